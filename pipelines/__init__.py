@@ -1,0 +1,1 @@
+"""Pipelines: the stages of `vsr` wired together, and the command line that runs them."""

@@ -1,0 +1,36 @@
+"""The `vsr` command line (also `python run_pipeline.py`): one sub-command per job."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vsr.errors import VSRError
+
+# Sub-command modules under pipelines.commands, in the order `--help` lists them.
+COMMANDS = ["models"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vsr", description="SAFMN video super-resolution")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"pipelines.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VSRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Model architectures, checkpoint inspection, the registry and the weights cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from vsr.errors import VSRError
+from vsr.models.bicubic import Bicubic
+from vsr.models.inspect import ArchSpec, infer_arch, load_model, read_checkpoint
+from vsr.models.registry import REGISTRY, ModelEntry, get_entry
+from vsr.models.weights import cached_path, fetch_weights, is_cached
+
+__all__ = [
+    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "default_weights_path", "get_entry", "infer_arch",
+    "load_model", "read_checkpoint", "resolve_model",
+]
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "default"
+# Official checkpoints that `--model auto` may pick when already cached, best first, by scale.
+_AUTO_PREFERENCE = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}"]
+
+
+@dataclass
+class LoadedModel:
+    """A ready model (eval mode, CPU, fp32) and where it came from."""
+
+    module: nn.Module
+    name: str
+    scale: int
+    arch: ArchSpec | None
+    source: str  # a path, or "bicubic"
+
+    def describe(self) -> str:
+        arch = self.arch.describe() if self.arch else f"bicubic x{self.scale}"
+        return f"{self.name}: {arch} from {self.source}"
+
+
+def default_weights_path(scale: int) -> Path:
+    """The checkpoint shipped inside the package for `scale` (trained by `vsr train`; see README)."""
+    return DEFAULT_WEIGHTS_DIR / f"safmn_default_x{scale}.pth"
+
+
+def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: int | None = None) -> LoadedModel:
+    """Turn --model/--weights/--scale into a loaded model.
+
+    `weights` always wins and needs no architecture named. `auto` never downloads: a cached official
+    checkpoint of the requested scale, else the default shipped in the package.
+    """
+    if weights is not None:
+        module, arch = load_model(weights)
+        if scale is not None and arch.scale != scale:
+            raise VSRError(f"{weights}: is a x{arch.scale} model, but --scale {scale} was requested")
+        label = name if name not in ("auto", None) else Path(weights).stem
+        return LoadedModel(module, label, arch.scale, arch, str(weights))
+    if name in (None, "auto"):
+        return _resolve_auto(scale)
+    entry = get_entry(name)
+    if entry.arch is None:
+        s = scale or 2
+        return LoadedModel(Bicubic(s).eval(), "bicubic", s, None, "bicubic")
+    if scale is not None and entry.arch.scale != scale:
+        raise VSRError(f"model {name} is x{entry.arch.scale}, but --scale {scale} was requested")
+    path = fetch_weights(entry)
+    module, arch = load_model(path, expect=entry.arch)
+    return LoadedModel(module, name, arch.scale, arch, str(path))
+
+
+def _resolve_auto(scale: int | None) -> LoadedModel:
+    s = scale or 2
+    for pattern in _AUTO_PREFERENCE:
+        entry = REGISTRY.get(pattern.format(s=s))
+        if entry is not None and is_cached(entry):
+            module, arch = load_model(cached_path(entry), expect=entry.arch)
+            return LoadedModel(module, entry.name, s, arch, str(cached_path(entry)))
+    path = default_weights_path(s)
+    if path.is_file():
+        module, arch = load_model(path)
+        return LoadedModel(module, f"safmn-default-x{s}", s, arch, str(path))
+    raise VSRError(
+        f"no x{s} model is available offline; name one with --model (downloads it) or pass --weights PATH"
+    )

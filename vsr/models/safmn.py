@@ -1,0 +1,97 @@
+"""SAFMN as defined in the paper (Sun et al., ICCV 2023): efficient (dim 36, 8 blocks) and large (dim 128, 16 blocks).
+
+Parameter names follow the authors' `safmn_arch.py`, so their checkpoints load with strict=True.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsr.models.layers import LayerNorm, pooled_size
+
+
+class SAFM(nn.Module):
+    """Spatially-adaptive feature modulation.
+
+    Channels are split into `n_levels` chunks; chunk 0 gets a depthwise 3x3 at full resolution, chunk i>0 is
+    adaptive-max-pooled to (h / 2**i, w / 2**i), depthwise 3x3'd and nearest-upsampled back. A 1x1 conv
+    aggregates the levels and its GELU modulates the input.
+    """
+
+    def __init__(self, dim: int, n_levels: int = 4, bias: bool = True, pool_offset: int = 0) -> None:
+        super().__init__()
+        self.n_levels = n_levels
+        # The NTIRE 2023 variant pools one level coarser (h // 2**(i+1)); the paper uses h // 2**i.
+        self.pool_offset = pool_offset
+        chunk_dim = dim // n_levels
+        self.mfr = nn.ModuleList(
+            [nn.Conv2d(chunk_dim, chunk_dim, 3, 1, 1, groups=chunk_dim, bias=bias) for _ in range(n_levels)]
+        )
+        self.aggr = nn.Conv2d(dim, dim, 1, 1, 0, bias=bias)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        chunks = x.chunk(self.n_levels, dim=1)
+        levels = [self.mfr[0](chunks[0])]
+        for i in range(1, self.n_levels):
+            s = F.adaptive_max_pool2d(chunks[i], pooled_size(h, w, 2 ** (i + self.pool_offset)))
+            s = self.mfr[i](s)
+            levels.append(F.interpolate(s, size=(h, w), mode="nearest"))
+        out = self.aggr(torch.cat(levels, dim=1))
+        return self.act(out) * x
+
+
+class CCM(nn.Module):
+    """Convolutional channel mixer: 3x3 conv expanding by `ffn_scale`, GELU, 1x1 conv back."""
+
+    def __init__(self, dim: int, ffn_scale: float = 2.0, bias: bool = True) -> None:
+        super().__init__()
+        hidden_dim = int(dim * ffn_scale)
+        self.ccm = nn.Sequential(
+            nn.Conv2d(dim, hidden_dim, 3, 1, 1, bias=bias),
+            nn.GELU(),
+            nn.Conv2d(hidden_dim, dim, 1, 1, 0, bias=bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ccm(x)
+
+
+class FMM(nn.Module):
+    """Feature mixing module (the authors' `AttBlock`): LayerNorm -> SAFM and LayerNorm -> CCM, each residual."""
+
+    def __init__(self, dim: int, ffn_scale: float = 2.0) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm(dim)
+        self.norm2 = LayerNorm(dim)
+        self.safm = SAFM(dim)
+        self.ccm = CCM(dim, ffn_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.safm(self.norm1(x)) + x
+        return self.ccm(self.norm2(x)) + x
+
+
+AttBlock = FMM  # the authors' name for the block
+
+
+class SAFMN(nn.Module):
+    """3x3 conv to features, `n_blocks` FMMs with a global feature residual, 3x3 conv + PixelShuffle."""
+
+    def __init__(self, dim: int = 36, n_blocks: int = 8, ffn_scale: float = 2.0, upscaling_factor: int = 4) -> None:
+        super().__init__()
+        self.scale = upscaling_factor
+        self.to_feat = nn.Conv2d(3, dim, 3, 1, 1)
+        self.feats = nn.Sequential(*[FMM(dim, ffn_scale) for _ in range(n_blocks)])
+        self.to_img = nn.Sequential(
+            nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1),
+            nn.PixelShuffle(upscaling_factor),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.to_feat(x)
+        x = self.feats(x) + x
+        return self.to_img(x)

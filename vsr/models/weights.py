@@ -1,0 +1,87 @@
+"""Weights cache: download once, verify, write atomically; a user's path always wins."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from vsr.errors import VSRError
+from vsr.models.inspect import extract_state_dict
+from vsr.models.registry import ModelEntry
+
+CACHE_ENV = "VSR_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$VSR_CACHE_DIR, else $XDG_CACHE_HOME/vsr/weights, else ~/.cache/vsr/weights."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vsr" / "weights"
+
+
+def cached_path(entry: ModelEntry) -> Path:
+    return cache_dir() / entry.filename
+
+
+def is_cached(entry: ModelEntry) -> bool:
+    return entry.url is not None and cached_path(entry).is_file()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_weights(entry: ModelEntry, url: str | None = None, timeout_s: float = 30.0) -> Path:
+    """Return the cached file for `entry`, downloading it first if needed.
+
+    The download goes to a temporary file in the cache directory and is renamed into place only after its
+    checksum (where known) and its contents (a loadable state dict) are verified, so an interrupted or bad
+    download never leaves a file that later loads as a model.
+    """
+    url = url or entry.url
+    if url is None:
+        raise VSRError(f"model {entry.name!r} has no weights to download")
+    target = cached_path(entry)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise VSRError(
+                f"cannot download {entry.name} from {url} ({reason}); "
+                f"download it yourself and pass --weights PATH"
+            ) from None
+        if entry.sha256 and (got := sha256_of(tmp)) != entry.sha256:
+            raise VSRError(f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}...")
+        _check_loadable(tmp, entry, url)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _check_loadable(path: Path, entry: ModelEntry, url: str) -> None:
+    import torch
+
+    try:
+        extract_state_dict(torch.load(path, map_location="cpu", weights_only=True), source=url)
+    except VSRError:
+        raise
+    except Exception:
+        raise VSRError(f"download of {entry.name} from {url} is not a PyTorch checkpoint") from None
