@@ -1,0 +1,385 @@
+"""Live sources: cameras, network streams, FFmpeg test sources, and files played at their own pace.
+
+`open_source(spec)` turns a --source string into a `LiveSource` (opened, size known, errors as one-line
+`VSRError`s). `CaptureStage` reads it on its own thread and hands frames to a `LatestSlot`, never waiting for
+the consumer; audio packets go to a plain queue for the sinks to copy.
+
+Source strings:
+- `/dev/videoN`                   a V4L2 camera through FFmpeg (Linux)
+- `webcam:N`                      camera N with the platform's FFmpeg device (v4l2, avfoundation), or OpenCV
+- `rtsp://`, `udp://`, `rtmp://`, `http(s)://` (incl. HLS), `srt://`, `tcp://`, `rtp://`   network streams
+- `lavfi:GRAPH`                   an FFmpeg filter-graph source, e.g. `lavfi:testsrc2=size=640x360:rate=30`
+- a file path                     played at its real pace, a stand-in for a camera
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.errors import VSRError
+from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, describe_frame, is_hd, to_rgb
+from vsr.io.live_slot import LatestSlot
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp", "http", "https", "hls")
+
+
+@dataclass
+class CaptureSettings:
+    source: str
+    realtime: bool = False  # pace a network source by its timestamps (files and lavfi are always paced)
+    size: tuple[int, int] | None = None  # requested capture size (cameras)
+    fps: float | None = None  # requested capture rate (cameras)
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    audio: bool = True
+
+
+@dataclass
+class CapturedFrame:
+    rgb: np.ndarray  # (H, W, 3) uint8 RGB
+    capture_t: float  # time.monotonic() when the frame became available
+    pts_s: float | None  # the source's own timestamp, when it has one
+    index: int  # position in the capture order (dropped frames included)
+
+
+@dataclass
+class SourceInfo:
+    kind: str  # camera | network | lavfi | file
+    label: str
+    width: int
+    height: int
+    fps: float | None
+    paced: bool  # frames are released at their timestamps, not as fast as they decode
+    backend: str  # e.g. "PyAV v4l2", "OpenCV"
+    audio_stream: av.audio.AudioStream | None = None
+    colour: ColourDescription | None = None
+
+
+@dataclass
+class VideoItem:
+    frame: av.VideoFrame | np.ndarray  # a decoded PyAV frame, or an RGB array from OpenCV
+    pts_s: float | None
+
+
+class LiveSource:
+    """An opened source; `items()` yields `VideoItem`s and audio `av.Packet`s until the source ends."""
+
+    info: SourceInfo
+
+    def items(self) -> Iterator[VideoItem | av.Packet]:
+        raise NotImplementedError
+
+    def to_rgb(self, frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------- PyAV sources
+
+
+class PyAVSource(LiveSource):
+    def __init__(self, container: av.container.InputContainer, info: SourceInfo, want_audio: bool) -> None:
+        self.container = container
+        self.info = info
+        self.video = container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = info.audio_stream if want_audio else None
+        self._colour: ColourDescription | None = None
+
+    def items(self) -> Iterator[VideoItem | av.Packet]:
+        streams = [self.video] + ([self.audio] if self.audio is not None else [])
+        for packet in self.container.demux(streams):
+            if packet.stream is self.video:
+                for frame in packet.decode():
+                    yield VideoItem(frame, frame.time)
+            elif packet.dts is not None:  # the flush packet at the end has no timestamps: nothing to copy
+                yield packet
+
+    def to_rgb(self, frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+        assert isinstance(frame, av.VideoFrame)
+        if self._colour is None:
+            self._colour = describe_frame(frame)
+            self.info.colour = self._colour
+        return to_rgb(frame, self._colour, deep=False)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _av_error_message(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip().rstrip(".")
+
+
+def _open_pyav(url: str, fmt: str | None, options: dict[str, str], timeout: tuple[float, float] | None,
+               settings: CaptureSettings, kind: str, label: str, paced: bool, backend: str) -> PyAVSource:
+    try:
+        container = av.open(url, format=fmt, options=options, timeout=timeout)
+    except av.error.ExitError:  # the interrupt callback fired: nothing arrived within the open timeout
+        raise VSRError(f"{label}: no response within {settings.open_timeout_s:g} s (unreachable or not sending)") \
+            from None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise _open_error(exc, kind, label) from None
+    if not container.streams.video:
+        container.close()
+        raise VSRError(f"{label}: has no video stream")
+    video = container.streams.video[0]
+    width, height = video.codec_context.width, video.codec_context.height
+    if not width or not height:
+        container.close()
+        raise VSRError(f"{label}: the video size could not be determined (stream not ready?)")
+    rate = video.average_rate or video.guessed_rate or video.base_rate
+    audio = container.streams.audio[0] if settings.audio and container.streams.audio else None
+    info = SourceInfo(kind, label, width, height, float(rate) if rate else None, paced, backend, audio)
+    _check_requested(info, settings)
+    return PyAVSource(container, info, settings.audio)
+
+
+def _open_error(exc: Exception, kind: str, label: str) -> VSRError:
+    code = getattr(exc, "errno", None)
+    msg = _av_error_message(exc)
+    if kind == "camera":
+        if code == errno.ENOENT:
+            return VSRError(f"{label}: no such camera")
+        if code == errno.EBUSY:
+            return VSRError(f"{label}: the camera is busy (another program is using it)")
+        if code in (errno.EACCES, errno.EPERM):
+            return VSRError(f"{label}: permission denied (is your user in the 'video' group?)")
+        if code == errno.EINVAL:
+            return VSRError(f"{label}: the camera refused the requested capture size or rate ({msg})")
+        return VSRError(f"{label}: cannot open the camera ({msg})")
+    if kind == "network":
+        return VSRError(f"{label}: stream unreachable ({msg})")
+    if kind == "lavfi":
+        return VSRError(f"{label}: FFmpeg rejected the filter graph ({msg})")
+    return VSRError(f"{label}: cannot open ({msg})")
+
+
+def _check_requested(info: SourceInfo, settings: CaptureSettings) -> None:
+    """Cameras may silently hand back another size than asked for: say so instead of upscaling the wrong thing."""
+    if settings.size and (info.width, info.height) != tuple(settings.size):
+        w, h = settings.size
+        raise VSRError(f"{info.label}: capture size {w}x{h} is not supported (the device delivers "
+                       f"{info.width}x{info.height})")
+
+
+def _camera_options(settings: CaptureSettings) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    if settings.size:
+        opts["video_size"] = f"{settings.size[0]}x{settings.size[1]}"
+    if settings.fps:
+        opts["framerate"] = f"{settings.fps:g}"
+    return opts
+
+
+def _open_v4l2(device: str, settings: CaptureSettings) -> PyAVSource:
+    if not Path(device).exists():
+        raise VSRError(f"{device}: no such camera")
+    return _open_pyav(device, "v4l2", _camera_options(settings), (settings.open_timeout_s, settings.read_timeout_s),
+                      settings, "camera", device, False, "PyAV v4l2")
+
+
+def _open_webcam(index: int, settings: CaptureSettings) -> LiveSource:
+    """The platform's FFmpeg capture device, with OpenCV's VideoCapture when FFmpeg has no such device."""
+    label = f"webcam:{index}"
+    if sys.platform.startswith("linux"):
+        return _open_v4l2(f"/dev/video{index}", settings)
+    if sys.platform == "darwin" and "avfoundation" in av.formats_available:
+        opts = _camera_options(settings)
+        opts.setdefault("framerate", "30")  # avfoundation refuses to open without a rate on many cameras
+        return _open_pyav(f"{index}:none", "avfoundation", opts, None, settings, "camera", label, False,
+                          "PyAV avfoundation")
+    # Windows: dshow wants the device's name, not an index; OpenCV enumerates by index.
+    return OpenCVSource.open(index, settings, label)
+
+
+class OpenCVSource(LiveSource):
+    """A camera through OpenCV's VideoCapture: the fallback where FFmpeg has no capture device."""
+
+    def __init__(self, cap, info: SourceInfo) -> None:  # cap: cv2.VideoCapture
+        self.cap = cap
+        self.info = info
+
+    @classmethod
+    def open(cls, index: int, settings: CaptureSettings, label: str) -> OpenCVSource:
+        import cv2
+
+        api = cv2.CAP_DSHOW if sys.platform == "win32" else cv2.CAP_ANY
+        cap = cv2.VideoCapture(index, api)
+        if not cap.isOpened():
+            raise VSRError(f"{label}: no such camera, or it is busy (OpenCV could not open it)")
+        if settings.size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, settings.size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, settings.size[1])
+        if settings.fps:
+            cap.set(cv2.CAP_PROP_FPS, settings.fps)
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = cap.get(cv2.CAP_PROP_FPS) or None
+        colour = ColourDescription(BT709 if is_hd(width, height) else SMPTE170M, 2, 2, RANGE_LIMITED)
+        info = SourceInfo("camera", label, width, height, fps, False, "OpenCV", None, colour)
+        try:
+            _check_requested(info, settings)
+        except VSRError:
+            cap.release()
+            raise
+        return cls(cap, info)
+
+    def items(self) -> Iterator[VideoItem | av.Packet]:
+        import cv2
+
+        while True:
+            ok, bgr = self.cap.read()
+            if not ok:
+                return
+            yield VideoItem(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None)
+
+    def to_rgb(self, frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+        assert isinstance(frame, np.ndarray)
+        return frame
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def open_source(settings: CaptureSettings) -> LiveSource:
+    """Open the source named by `settings.source`; every failure is a one-line `VSRError`."""
+    src = settings.source.strip()
+    timeout = (settings.open_timeout_s, settings.read_timeout_s)
+    if src.startswith("webcam:"):
+        try:
+            index = int(src.split(":", 1)[1])
+        except ValueError:
+            raise VSRError(f"{src}: expected webcam:N with N a camera number, e.g. webcam:0") from None
+        return _open_webcam(index, settings)
+    if src.startswith("/dev/video"):
+        return _open_v4l2(src, settings)
+    if src.startswith("lavfi:"):
+        graph = src[len("lavfi:"):]
+        if "lavfi" not in av.formats_available:
+            raise VSRError("this FFmpeg build has no lavfi input; lavfi: sources are unavailable")
+        # lavfi renders as fast as it can: pace it like a file so it behaves like a camera.
+        return _open_pyav(graph, "lavfi", {}, timeout, settings, "lavfi", src, True, "PyAV lavfi")
+    scheme = src.split("://", 1)[0].lower() if "://" in src else ""
+    if scheme:
+        if scheme not in NETWORK_SCHEMES:
+            raise VSRError(f"{src}: unsupported source scheme {scheme}:// (use one of "
+                           f"{', '.join(NETWORK_SCHEMES)}, webcam:N, /dev/videoN, lavfi:GRAPH or a file)")
+        options = {"fflags": "nobuffer"} if scheme in ("udp", "rtp", "srt", "tcp") else {}
+        return _open_pyav(src, None, options, timeout, settings, "network", src, settings.realtime,
+                          "PyAV network")
+    path = Path(src)
+    if not path.exists():
+        raise VSRError(f"{src}: no such file, and not a known source (webcam:N, /dev/videoN, URL, lavfi:GRAPH)")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise VSRError(f"{src}: not a readable file")
+    return _open_pyav(str(path), None, {}, timeout, settings, "file", src, True, "PyAV file")
+
+
+# --------------------------------------------------------------------------------------------- capture stage
+
+
+@dataclass
+class CaptureStats:
+    captured: int = 0
+    audio_packets: int = 0
+    first_pts_s: float | None = None  # source timestamp of the first captured frame (audio is aligned to it)
+    start_t: float | None = None  # capture time of the first frame
+    capture_times: list[float] = field(default_factory=list)  # for the status line's captured FPS
+
+
+class CaptureStage:
+    """Reads a source on its own thread; frames go to `slot` (newest wins), audio packets to `audio`.
+
+    The source ending is a normal stop (`end_reason`); a read error is `error`. Either way the slot is closed,
+    so the consumer sees the end without polling.
+    """
+
+    def __init__(self, source: LiveSource, slot: LatestSlot[CapturedFrame], audio: queue.Queue | None,
+                 read_timeout_s: float = 5.0) -> None:
+        self.source = source
+        self.read_timeout_s = read_timeout_s
+        self.slot = slot
+        self.audio = audio
+        self.stats = CaptureStats()
+        self.end_reason: str | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.run, name="capture", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, join_timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(join_timeout)
+
+    def captured_since(self, t: float) -> int:
+        with self._lock:
+            times = self.stats.capture_times
+            n = 0
+            for ct in reversed(times):
+                if ct < t:
+                    break
+                n += 1
+            return n
+
+    def run(self) -> None:
+        paced = self.source.info.paced
+        pace_origin: tuple[float, float] | None = None  # (monotonic, pts) of the first frame
+        index = 0
+        try:
+            for item in self.source.items():
+                if self._stop.is_set():
+                    break
+                if isinstance(item, av.Packet):
+                    if self.audio is not None:
+                        self.audio.put(item)
+                        self.stats.audio_packets += 1
+                    continue
+                if paced and item.pts_s is not None:
+                    if pace_origin is None:
+                        pace_origin = (time.monotonic(), item.pts_s)
+                    due = pace_origin[0] + (item.pts_s - pace_origin[1])
+                    # Wait in short steps so that stop() is honoured even on a slow source.
+                    while not self._stop.is_set() and (delay := due - time.monotonic()) > 0:
+                        time.sleep(min(delay, 0.05))
+                    if self._stop.is_set():
+                        break
+                now = time.monotonic()
+                rgb = self.source.to_rgb(item.frame)
+                if self.stats.first_pts_s is None:
+                    self.stats.first_pts_s = item.pts_s
+                    self.stats.start_t = now
+                with self._lock:
+                    self.stats.captured += 1
+                    self.stats.capture_times.append(now)
+                    if len(self.stats.capture_times) > 4096:
+                        del self.stats.capture_times[:2048]
+                self.slot.put(CapturedFrame(rgb, now, item.pts_s, index))
+                index += 1
+            else:
+                self.end_reason = "source ended"
+        except av.error.ExitError:
+            self.error = f"source lost: no data for {self.read_timeout_s:g} s"
+        except (av.error.FFmpegError, OSError) as exc:
+            self.error = f"source lost: {_av_error_message(exc)}"
+        except Exception as exc:  # an owner must hear about any failure, not a silent dead thread
+            self.error = f"capture failed: {type(exc).__name__}: {exc}"
+        finally:
+            if self.end_reason is None and self.error is None:
+                self.end_reason = "stopped"
+            self.slot.close()

@@ -1,0 +1,329 @@
+"""Encode upscaled RGB frames and mux them with the source's other streams into a new file.
+
+The video keeps the source's timestamps (the encoder runs in the input stream's time base), colour
+description, bit depth, sample aspect ratio, rotation (display matrix) and metadata. Audio, subtitle and
+other streams are copied packet for packet where the output container accepts their codec; audio that does
+not fit is re-encoded, anything else is dropped, each with a notice saying why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.errors import VSRError
+from vsr.io.colour import ColourDescription, from_rgb
+from vsr.io.source import SourceInfo
+
+Notify = Callable[[str], None]
+
+# Output extension -> what the muxer is (for messages) and the default video codec.
+FORMATS = {
+    ".mp4": ("mp4", "libx264"), ".m4v": ("mp4", "libx264"), ".mov": ("mov", "libx264"),
+    ".mkv": ("matroska", "libx264"), ".webm": ("webm", "libvpx-vp9"),
+}
+DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 31, "h264_nvenc": 21, "hevc_nvenc": 23}
+# Metadata the muxer writes itself or that describes the old encode (stale after re-encoding).
+_STALE_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "vendor_id", "duration",
+               "bps", "number_of_frames", "number_of_bytes", "_statistics_writing_app",
+               "_statistics_writing_date_utc", "_statistics_tags"}
+_X264_PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                 "placebo"]
+
+
+def check_output_path(out: Path, src: Path, overwrite: bool) -> None:
+    """The checks that must pass before anything is written."""
+    if out.suffix.lower() not in FORMATS:
+        raise VSRError(f"{out}: unknown output extension {out.suffix or '(none)'!r}; use one of "
+                       f"{', '.join(sorted(FORMATS))}")
+    if out.exists() and src.exists() and os.path.samefile(out, src) or out.resolve() == src.resolve():
+        raise VSRError(f"{out}: is the input file; choose another output name")
+    if out.exists() and not overwrite:
+        raise VSRError(f"{out}: exists; pass --overwrite to replace it")
+    if out.exists() and out.is_dir():
+        raise VSRError(f"{out}: is a directory")
+    if not out.parent.is_dir():
+        raise VSRError(f"{out.parent}: no such directory")
+
+
+class AtomicOutput:
+    """A temporary file beside the output (same extension, so the muxer picks the format) renamed on success."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.temp = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
+
+    def commit(self) -> None:
+        os.replace(self.temp, self.out)
+
+    def discard(self) -> None:
+        try:
+            self.temp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+@dataclass
+class EncodeSettings:
+    codec: str | None = None  # None: by the output extension (libx264, or libvpx-vp9 for .webm)
+    crf: int | None = None  # None: the codec's default in DEFAULT_CRF (cq for NVENC)
+    preset: str | None = None  # x264 names; mapped for VP9 and NVENC
+    pix_fmt: str | None = None  # None: 4:2:0 (or the input's subsampling), 10-bit for deep inputs
+
+
+@dataclass
+class StreamPlan:
+    index: int
+    type: str
+    codec: str
+    action: str  # copy, encode (audio re-encoded), drop
+    reason: str = ""
+
+
+@dataclass
+class SinkCounters:
+    frames: int = 0
+    packets: int = 0
+    audio_frames: int = 0
+
+
+def _clean_metadata(meta: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in meta.items() if k.lower() not in _STALE_KEYS and not k.startswith("_STATISTICS")}
+
+
+def _vp9_speed(preset: str) -> dict[str, str]:
+    i = _X264_PRESETS.index(preset) if preset in _X264_PRESETS else 5
+    if i <= 2:
+        return {"deadline": "realtime", "cpu-used": "8"}
+    return {"deadline": "good", "cpu-used": str(max(0, 5 - i))}
+
+
+def _nvenc_preset(preset: str) -> str:
+    i = _X264_PRESETS.index(preset) if preset in _X264_PRESETS else 5
+    return f"p{min(7, max(1, i + 1))}" if not preset.startswith("p") else preset
+
+
+class VideoSink:
+    def __init__(self, path: Path, info: SourceInfo, width: int, height: int, settings: EncodeSettings,
+                 notify: Notify) -> None:
+        self.path, self.info, self.notify = path, info, notify
+        self.settings = settings
+        self.counters = SinkCounters()
+        self.plans: list[StreamPlan] = []
+        self._out_streams: dict[int, av.stream.Stream] = {}
+        self._audio_encoders: dict[int, av.audio.stream.AudioStream] = {}
+        self.width, self.height = width, height
+        ext = path.suffix.lower()
+        self.format_label, default_codec = FORMATS[ext]
+        self.codec = settings.codec or default_codec
+        self._container = av.open(str(path), "w")
+        try:
+            with av.open(str(info.path), "r") as template:
+                self._add_video(template.streams[info.video_index])
+                self._add_others(template)
+                self._container.metadata.update(_clean_metadata(info.metadata))
+                # Write the header now: codec and muxer errors surface before any frame is decoded.
+                self._container.start_encoding()
+        except av.FFmpegError as exc:
+            self._container.close()
+            raise VSRError(f"cannot write {self.format_label} with {self.codec}: {exc}") from None
+        except BaseException:
+            self._container.close()
+            raise
+
+    # ---- setup -------------------------------------------------------------------------------------------
+    def _pick_pix_fmt(self, codec: av.Codec) -> str:
+        supported = [f.name for f in (codec.video_formats or [])]
+        src = self.info.pix_fmt
+        sub = "444" if "444" in src else "422" if "422" in src else "420"
+        wanted = self.settings.pix_fmt or (f"yuv{sub}p10le" if self.info.deep else f"yuv{sub}p")
+        if supported and wanted not in supported:
+            fallback = next((f for f in (f"yuv420p{'10le' if self.info.deep else ''}", "yuv420p", "nv12", "p010le")
+                             if f in supported), supported[0])
+            self.notify(f"{self.codec} cannot encode {wanted}; using {fallback}")
+            wanted = fallback
+        return wanted
+
+    def _add_video(self, template: av.video.stream.VideoStream) -> None:
+        name, info = self.codec, self.info
+        if name not in av.codecs_available:
+            raise VSRError(f"video codec {name} is not available in this FFmpeg build")
+        try:
+            codec = av.Codec(name, "w")
+        except Exception:
+            raise VSRError(f"{name} is not a video encoder") from None
+        if codec.type != "video":
+            raise VSRError(f"{name} is not a video encoder")
+        if name not in self._container.supported_codecs:
+            raise VSRError(f"{self.format_label} cannot hold {name} video; choose another --codec or extension")
+        self.pix_fmt = self._pick_pix_fmt(codec)
+        if self.info.deep and "10" not in self.pix_fmt and "p010" not in self.pix_fmt:
+            self.notify(f"the input is {info.bit_depth}-bit but {self.pix_fmt} is 8-bit")
+        # 4:2:0 needs even sizes (4:2:2 an even width): pad by repeating the edge, which changes no pixel inside.
+        subs = 2 if ("420" in self.pix_fmt or self.pix_fmt in ("nv12", "p010le")) else 1
+        subw = 2 if subs == 2 or "422" in self.pix_fmt else 1
+        self.enc_width = self.width + (self.width % subw)
+        self.enc_height = self.height + (self.height % subs)
+        if (self.enc_width, self.enc_height) != (self.width, self.height):
+            self.notify(f"output {self.width}x{self.height} is odd; {self.pix_fmt} needs even sizes, so it is "
+                        f"padded to {self.enc_width}x{self.enc_height} by repeating the last column/row")
+        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        stream = self._container.add_stream(name, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = self.enc_width, self.enc_height, self.pix_fmt
+        # The source's time base, so every input timestamp is representable: pts pass through unchanged.
+        stream.time_base = info.time_base
+        cc = stream.codec_context
+        cc.time_base = info.time_base
+        cc.framerate = rate
+        colour: ColourDescription = info.colour
+        cc.color_range, cc.colorspace = colour.range, colour.matrix
+        cc.color_primaries, cc.color_trc = colour.primaries, colour.trc
+        if info.sample_aspect_ratio:
+            cc.sample_aspect_ratio = info.sample_aspect_ratio
+        cc.options = self._codec_options()
+        if info.display_matrix:
+            stream.set_display_matrix(info.display_matrix)
+        stream.metadata.update(_clean_metadata(info.video_metadata))
+        try:
+            stream.disposition = template.disposition
+        except (AttributeError, TypeError, ValueError):
+            pass
+        self.video_stream = stream
+
+    def _codec_options(self) -> dict[str, str]:
+        name, s = self.codec, self.settings
+        crf = s.crf if s.crf is not None else DEFAULT_CRF.get(name)
+        preset = s.preset
+        opts: dict[str, str] = {}
+        if name in ("libx264", "libx265"):
+            if crf is not None:
+                opts["crf"] = str(crf)
+            if preset:
+                opts["preset"] = preset
+        elif name == "libvpx-vp9":
+            opts.update({"crf": str(crf), "b": "0", "row-mt": "1"})
+            opts.update(_vp9_speed(preset or "medium"))
+        elif name.endswith("_nvenc"):
+            opts.update({"rc": "vbr", "cq": str(crf), "b": "0"})
+            opts["preset"] = _nvenc_preset(preset or "medium")
+        else:
+            if crf is not None:
+                opts["crf"] = str(crf)
+            if preset:
+                opts["preset"] = preset
+        return opts
+
+    def _audio_codec(self) -> str:
+        return "libopus" if self.format_label == "webm" else "aac"
+
+    def _add_others(self, template: av.container.InputContainer) -> None:
+        supported = self._container.supported_codecs
+        fmt = self.format_label
+        for s in template.streams:
+            if s.index == self.info.video_index:
+                continue
+            codec = s.codec_context.codec.canonical_name if s.codec_context else "none"
+            plan = StreamPlan(s.index, s.type, codec, "copy")
+            # MP4/MOV hold Vorbis only as an experimental extension that players ignore; re-encode instead.
+            fits = codec in supported and not (codec == "vorbis" and fmt in ("mp4", "mov"))
+            if s.type == "video":
+                plan.action, plan.reason = "drop", "only the first video stream is upscaled"
+            elif s.type == "attachment":
+                fits = fmt == "matroska"
+                if not fits:
+                    plan.action, plan.reason = "drop", f"{fmt} cannot hold attachments"
+            elif not fits and s.type == "audio":
+                plan.action = "encode"
+                plan.reason = f"{fmt} cannot hold {codec} audio; re-encoded as {self._audio_codec()}"
+            elif not fits:
+                plan.action, plan.reason = "drop", f"{fmt} cannot hold {codec} {s.type} streams"
+            if plan.action == "copy":
+                try:
+                    out = self._container.add_stream_from_template(s)  # the muxer picks its own codec tag
+                except (av.FFmpegError, ValueError, TypeError) as exc:
+                    if s.type == "audio":
+                        plan.action, plan.reason = "encode", f"cannot copy {codec} into {fmt} ({exc}); re-encoded"
+                    else:
+                        plan.action, plan.reason = "drop", f"cannot copy {codec} into {fmt} ({exc})"
+                else:
+                    self._finish_stream(out, s)
+                    self._out_streams[s.index] = out
+            if plan.action == "encode":
+                self._add_audio_encoder(s)
+            if plan.action != "copy":
+                self.notify(f"stream {s.index} ({s.type}, {codec}): {'dropped' if plan.action == 'drop' else ''}"
+                            f"{': ' if plan.action == 'drop' else ''}{plan.reason}")
+            self.plans.append(plan)
+
+    def _finish_stream(self, out: av.stream.Stream, s: av.stream.Stream) -> None:
+        out.metadata.update(_clean_metadata(dict(s.metadata)))
+        try:
+            out.disposition = s.disposition
+        except (AttributeError, TypeError, ValueError):
+            pass
+
+    def _add_audio_encoder(self, s: av.audio.stream.AudioStream) -> None:
+        codec = self._audio_codec()
+        cc = s.codec_context
+        rate = 48000 if codec == "libopus" else cc.sample_rate
+        layout = cc.layout.name if cc.layout else "stereo"
+        out = self._container.add_stream(codec, rate=rate, layout=layout)
+        out.time_base = Fraction(1, rate)
+        if cc.bit_rate:
+            out.codec_context.bit_rate = max(cc.bit_rate, 96000)
+        self._finish_stream(out, s)
+        self._audio_encoders[s.index] = out
+
+    @property
+    def copy_streams(self) -> set[int]:
+        return set(self._out_streams)
+
+    @property
+    def encode_streams(self) -> set[int]:
+        return set(self._audio_encoders)
+
+    # ---- writing -----------------------------------------------------------------------------------------
+    def write_frame(self, rgb: np.ndarray, pts: int) -> None:
+        h, w = rgb.shape[:2]
+        if (w, h) != (self.width, self.height):
+            raise VSRError(f"internal: frame {w}x{h} does not match the output size {self.width}x{self.height}")
+        if (self.enc_width, self.enc_height) != (w, h):
+            rgb = np.pad(rgb, ((0, self.enc_height - h), (0, self.enc_width - w), (0, 0)), mode="edge")
+        frame = from_rgb(rgb, self.info.colour, self.pix_fmt)
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        for packet in self.video_stream.encode(frame):
+            self._container.mux(packet)
+        self.counters.frames += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self._out_streams.get(packet.stream_index)
+        if out is None:
+            return
+        packet.stream = out
+        self._container.mux(packet)
+        self.counters.packets += 1
+
+    def write_audio(self, stream_index: int, frame: av.AudioFrame) -> None:
+        out = self._audio_encoders[stream_index]
+        for packet in out.encode(frame):
+            self._container.mux(packet)
+        self.counters.audio_frames += 1
+
+    def close(self, flush: bool = True) -> None:
+        """Flush the encoders and write the trailer (`flush=False` on failure: just release the file)."""
+        try:
+            if flush:
+                for packet in self.video_stream.encode(None):
+                    self._container.mux(packet)
+                for out in self._audio_encoders.values():
+                    for packet in out.encode(None):
+                        self._container.mux(packet)
+        finally:
+            self._container.close()
