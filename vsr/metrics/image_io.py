@@ -34,17 +34,23 @@ def read_image(path: str | Path) -> np.ndarray:
     return img
 
 
+def check_output_path(path: str | Path) -> None:
+    """Raise a one-line VSRError unless an image could be written at `path` (folder exists, known type)."""
+    path = Path(path)
+    if not path.resolve().parent.is_dir():
+        raise VSRError(f"cannot write {path}: folder {path.parent} does not exist")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        known = ", ".join(IMAGE_SUFFIXES)
+        raise VSRError(f"cannot write {path}: unknown image type {path.suffix!r} (use one of {known})")
+
+
 def write_image(path: str | Path, img: np.ndarray) -> None:
     """Write an RGB or gray uint8/uint16 image atomically: a temporary file beside `path`, then a rename.
 
     A failure leaves neither a partial file nor the temporary one.
     """
     path = Path(path)
-    if not path.parent.is_dir():
-        raise VSRError(f"cannot write {path}: folder {path.parent} does not exist")
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        known = ", ".join(IMAGE_SUFFIXES)
-        raise VSRError(f"cannot write {path}: unknown image type {path.suffix!r} (use one of {known})")
+    check_output_path(path)
     out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     ok, encoded = cv2.imencode(path.suffix, out)
     if not ok:

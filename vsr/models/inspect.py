@@ -61,7 +61,9 @@ def extract_state_dict(obj: object, source: str = "checkpoint") -> dict[str, tor
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise VSRError(f"{source}: holds no state dict of tensors (expected `params_ema`, `params` or a bare state dict)")
+        raise VSRError(
+            f"{source}: holds no state dict of tensors (expected `params_ema`, `params` or a bare state dict)"
+        )
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 

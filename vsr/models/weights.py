@@ -68,7 +68,9 @@ def fetch_weights(entry: ModelEntry, url: str | None = None, timeout_s: float = 
                 f"download it yourself and pass --weights PATH"
             ) from None
         if entry.sha256 and (got := sha256_of(tmp)) != entry.sha256:
-            raise VSRError(f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}...")
+            raise VSRError(
+                f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}..."
+            )
         _check_loadable(tmp, entry, url)
         os.replace(tmp, target)
     finally:

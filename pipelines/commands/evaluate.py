@@ -1,0 +1,42 @@
+"""`vsr eval`: PSNR/SSIM of a model on a folder of HR images with the standard SR protocol."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.commands.common import add_engine_args, add_model_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a model on HR images (bicubic LR, Y-channel PSNR/SSIM, as SR papers do)")
+    add_model_args(p)
+    p.add_argument("--hr", required=True, help="folder of HR images (e.g. Set5)")
+    p.add_argument("--json", default=None, help="also write the report to this JSON file")
+    add_engine_args(p)
+    p.set_defaults(func=run, precision="fp32")  # the protocol's scores are fp32; --precision fp16/bf16 to compare
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vsr.errors import VSRError
+    from vsr.metrics.image_io import list_images
+    from vsr.metrics.report import write_json
+
+    # Fail on bad paths before torch is imported, the model loads and the images are scored.
+    list_images(args.hr)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise VSRError(f"cannot write {args.json}: its folder does not exist")
+
+    from vsr.engine.runner import Engine, EngineConfig
+    from vsr.metrics.evaluate import evaluate_folder
+    from vsr.models import resolve_model
+    loaded = resolve_model(args.model, args.weights, args.scale)
+    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision))
+    print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
+    report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
+    print(report.table())
+    if args.json:
+        write_json(args.json, report.to_dict())
+        print(f"wrote {args.json}")
+    return 0
