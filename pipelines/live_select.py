@@ -1,0 +1,130 @@
+"""--target-fps: measure the candidate models at the source size and keep the best one that is fast enough."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vsr.engine.runner import Engine, EngineConfig
+from vsr.errors import VSRError
+from vsr.models import REGISTRY, LoadedModel, default_weights_path, resolve_model
+from vsr.models.weights import is_cached
+
+# Best picture first. The paper's large model beats the efficient ones, which beat the light real-time one;
+# bicubic is last and always available, so a choice always exists.
+DEFAULT_CANDIDATES = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}", "safmn-default-x{s}",
+                      "safmnpp-light-x{s}", "bicubic"]
+
+
+@dataclass
+class Measurement:
+    candidate: str
+    fps: float | None  # None: not measured (unavailable)
+    ms_per_frame: float | None
+    note: str = ""
+
+
+@dataclass
+class Selection:
+    chosen: str
+    fps: float
+    target_fps: float
+    size: tuple[int, int]
+    reason: str
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def _available(spec: str, scale: int) -> tuple[bool, str]:
+    """Whether a candidate loads without a download (live start-up must not stall on the network)."""
+    if Path(spec).is_file():
+        return True, ""
+    if spec == "bicubic":
+        return True, ""
+    if spec.startswith("safmn-default-x"):
+        return default_weights_path(scale).is_file(), "not shipped in this install"
+    entry = REGISTRY.get(spec)
+    if entry is None:
+        return False, "unknown model name"
+    if entry.scale is not None and entry.scale != scale:
+        return False, f"x{entry.scale}, not x{scale}"
+    return is_cached(entry), "not downloaded (fetch it once with `--model NAME`)"
+
+
+def load_candidate(spec: str, scale: int) -> LoadedModel:
+    if Path(spec).is_file():
+        return resolve_model("auto", weights=spec, scale=scale)
+    if spec.startswith("safmn-default-x"):
+        return resolve_model(spec, weights=str(default_weights_path(scale)), scale=scale)
+    return resolve_model(spec, scale=scale)
+
+
+@torch.inference_mode()  # also lets Engine clamp its fp32 output in place (an inference tensor)
+def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up_below: float) -> tuple[float, int]:
+    """Frames per second of `engine` on one (1, 3, H, W) frame, after one warm-up; (fps, frames timed).
+
+    Stops after the warm-up when that single frame already shows the model is far below `give_up_below` fps:
+    a model at 0.3 fps need not be watched for seconds to know it is too slow.
+    """
+    x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    t0 = time.perf_counter()
+    engine(x)
+    warm = time.perf_counter() - t0
+    if warm > 2.0 / give_up_below and warm > 0.5:
+        return 1.0 / warm, 1
+    n, t0 = 0, time.perf_counter()
+    while True:
+        engine(x)
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds and n >= 2:
+            return n / elapsed, n
+
+
+def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
+                 engine_config: EngineConfig, seconds: float = 1.5, headroom: float = 1.15,
+                 max_latency_ms: float | None = None, log: Callable[[str], None] = print,
+                 ) -> tuple[LoadedModel, Engine, Selection]:
+    """Measure candidates best-first; the first that reaches `target_fps * headroom` wins.
+
+    The headroom leaves time per frame for colour conversion, encoding and display beside the model. When none
+    is fast enough, the fastest measured one is used and the selection says so.
+    """
+    specs = [c.format(s=scale) for c in candidates]
+    measurements: list[Measurement] = []
+    best: tuple[float, LoadedModel, Engine, str] | None = None
+    need = target_fps * headroom
+    log(f"--target-fps {target_fps:g}: measuring candidates at {width}x{height} x{scale}, best quality first")
+    for spec in specs:
+        ok, why = _available(spec, scale)
+        if not ok:
+            measurements.append(Measurement(spec, None, None, why))
+            log(f"  {spec}: skipped ({why})")
+            continue
+        loaded = load_candidate(spec, scale)
+        engine = Engine(loaded.module, loaded.scale, engine_config)
+        fps, n = measure_fps(engine, width, height, seconds, need)
+        ms = 1000.0 / fps
+        fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
+        measurements.append(Measurement(loaded.name, round(fps, 2), round(ms, 1),
+                                        "fast enough" if fast else "too slow"))
+        log(f"  {loaded.name}: {fps:.1f} fps ({ms:.0f} ms/frame, {n} timed) -> {'fast enough' if fast else 'too slow'}")
+        if fast:
+            slower = [m for m in measurements if m.fps is not None and m.note == "too slow"]
+            better = "; better but too slow: " + ", ".join(f"{m.candidate} {m.fps:g} fps" for m in slower) \
+                if slower else "; it is the best-quality candidate"
+            reason = (f"chose {loaded.name}: {fps:.1f} fps at {width}x{height} reaches the target {target_fps:g} fps "
+                      f"(+{(headroom - 1) * 100:.0f}% headroom for I/O){better}")
+            return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height), reason,
+                                             measurements)
+        if best is None or fps > best[0]:
+            best = (fps, loaded, engine, spec)
+    if best is None:
+        raise VSRError("--target-fps: no candidate model is available offline (see `vsr models`)")
+    fps, loaded, engine, _ = best
+    reason = (f"chose {loaded.name}: no candidate reaches {target_fps:g} fps at {width}x{height}; it is the fastest "
+              f"({fps:.1f} fps), expect dropped frames")
+    return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height), reason, measurements)
