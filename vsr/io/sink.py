@@ -94,7 +94,11 @@ class SinkCounters:
 
 
 def _clean_metadata(meta: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in meta.items() if k.lower() not in _STALE_KEYS and not k.startswith("_STATISTICS")}
+    out = {k: v for k, v in meta.items() if k.lower() not in _STALE_KEYS and not k.startswith("_STATISTICS")}
+    # The MP4 demuxer reports a track title as "name" but the muxers write "title".
+    if "name" in out and "title" not in out:
+        out["title"] = out.pop("name")
+    return out
 
 
 def _vp9_speed(preset: str) -> dict[str, str]:
@@ -115,6 +119,7 @@ class VideoSink:
         self.path, self.info, self.notify = path, info, notify
         self.settings = settings
         self.counters = SinkCounters()
+        self._closed = False
         self.plans: list[StreamPlan] = []
         self._out_streams: dict[int, av.stream.Stream] = {}
         self._audio_encoders: dict[int, av.audio.stream.AudioStream] = {}
@@ -318,6 +323,9 @@ class VideoSink:
 
     def close(self, flush: bool = True) -> None:
         """Flush the encoders and write the trailer (`flush=False` on failure: just release the file)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if flush:
                 for packet in self.video_stream.encode(None):

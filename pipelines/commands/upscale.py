@@ -1,0 +1,51 @@
+"""`vsr upscale IN -o OUT`: upscale a video file with a model, keeping its audio, subtitles, timing and colour."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipelines.commands.common import add_engine_args, add_model_args
+
+# flag -> setting in pipelines.file.UpscaleConfig (flags override the --config preset only when given)
+FLAG_SETTINGS = {
+    "model": "model.name", "weights": "model.weights", "scale": "model.scale",
+    "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
+    "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset",
+}
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="a YAML preset: a path, or a name in configs/ (quality, fast, cpu)")
+    p.add_argument("--batch", type=int, default=None, help="frames per model call (default 1)")
+    p.add_argument("--tile", type=int, default=None, help="upscale in tiles of N input pixels (0: whole frames)")
+    p.add_argument("--codec", default=None,
+                   help="video encoder: libx264 (default), libx265, libvpx-vp9 (default for .webm), h264_nvenc, "
+                        "hevc_nvenc")
+    p.add_argument("--crf", type=int, default=None, help="quality (lower is better; cq for NVENC)")
+    p.add_argument("--preset", default=None, help="encoder speed: x264 names (ultrafast ... veryslow)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--report", default=None, metavar="FILE.json", help="write the run's figures as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("upscale", help="upscale a video file (audio, subtitles, timestamps and colour kept)")
+    p.add_argument("input", help="the video file to upscale")
+    p.add_argument("-o", "--output", required=True, help="the file to write (.mp4, .mkv, .mov, .m4v or .webm)")
+    add_model_args(p)
+    add_engine_args(p)
+    add_output_args(p)
+    # None = "not given", so a --config preset's values stand unless a flag overrides them.
+    p.set_defaults(func=run, model=None, device=None, precision=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.config import load_config, overrides_from_args
+    from pipelines.file import UpscaleConfig, run_upscale
+
+    cfg = load_config(UpscaleConfig, args.config, overrides_from_args(args, FLAG_SETTINGS))
+    report = run_upscale(Path(args.input), Path(args.output), cfg, overwrite=args.overwrite,
+                         report_path=args.report, progress=not args.no_progress)
+    print(report.summary())
+    return 0

@@ -1,0 +1,393 @@
+"""Upscale a video file: decode -> (bounded queue) -> batched model -> (bounded queue) -> encode + mux.
+
+Three threads overlap decoding, inference and encoding; the queues bound memory (at most `queue_frames` frames
+wait between two stages, whatever the length of the video). Audio, subtitle and data packets travel through
+the same queues in demux order, so the muxer receives them close to the video frames they belong with and
+interleaves them by dts. The output is written to a temporary file beside the target and renamed only after
+the muxer finished: a failure or Ctrl-C never leaves a partial file at the target.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipelines.stages import EOS, Stage
+from vsr.errors import VSRError
+from vsr.io import AtomicOutput, AudioFrames, EncodeSettings, Frame, SourceInfo, VideoSink, VideoSource, probe
+from vsr.io.sink import check_output_path
+
+_JOIN_S = 5.0  # how long stopping waits for a stage (an inference call in flight must finish)
+
+
+@dataclass
+class ModelSettings:
+    name: str = "auto"
+    weights: str | None = None
+    scale: int | None = None
+
+
+@dataclass
+class EngineSettings:
+    device: str = "auto"
+    precision: str = "auto"
+    batch: int = 1  # frames per model call (equal sizes); >1 helps on GPUs, not on CPUs
+    tile: int = 0  # tile size in input pixels, 0 = whole frames (handled by vsr.engine)
+    channels_last: bool = True
+
+
+@dataclass
+class PipelineSettings:
+    queue_frames: int = 8  # frames waiting between two stages, at most
+    decode_threads: int = 0  # 0: FFmpeg decides
+
+
+@dataclass
+class UpscaleConfig:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+
+class Notices:
+    """What the user should know (stream dropped, audio re-encoded, packet skipped), printed and reported."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.items: list[str] = []
+        self.echo = echo
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            self.items.append(message)
+        if self.echo:
+            tqdm.write(message if message.startswith("warning:") else f"note: {message}", file=sys.stderr)
+
+
+# ---- stages ----------------------------------------------------------------------------------------------
+class DecodeStage(Stage):
+    name = "decode"
+
+    def __init__(self, source: VideoSource, outbox: queue.Queue, stop_event: threading.Event) -> None:
+        super().__init__(None, outbox, stop_event)
+        self.source = source
+
+    def process(self) -> None:
+        items = self.source.items(lambda: self.stopping)
+        try:
+            for item in items:
+                if isinstance(item, Frame):
+                    self.stats.items += 1
+                self.put(item)
+        finally:
+            items.close()  # closes the input file even when stopped early
+        self.put(EOS)
+
+
+class UpscaleStage(Stage):
+    """Gathers up to `batch` frames of equal size, runs the engine, passes other items straight on."""
+
+    name = "upscale"
+
+    def __init__(self, engine: Callable[[torch.Tensor], torch.Tensor], batch: int, deep: bool,
+                 inbox: queue.Queue, outbox: queue.Queue, stop_event: threading.Event) -> None:
+        super().__init__(inbox, outbox, stop_event)
+        self.engine, self.batch = engine, max(1, batch)
+        self.peak = 65535.0 if deep else 255.0
+        self.dtype = np.uint16 if deep else np.uint8
+
+    def _upscale(self, frames: list[Frame]) -> None:
+        x = torch.from_numpy(np.stack([f.rgb for f in frames])).permute(0, 3, 1, 2).float().div_(self.peak)
+        y = self.engine(x).mul_(self.peak).round_().permute(0, 2, 3, 1)
+        y = y.to(torch.uint8 if self.dtype == np.uint8 else torch.int32).contiguous().numpy()
+        for f, rgb in zip(frames, y, strict=True):
+            self.stats.items += 1
+            self.put(Frame(rgb.astype(self.dtype, copy=False), f.pts, f.time_base, f.index, f.key_frame))
+
+    def process(self) -> None:
+        pending: list[Frame] = []
+        while True:
+            item = self.get()
+            if item is EOS:
+                break
+            if isinstance(item, Frame):
+                if pending and pending[0].rgb.shape != item.rgb.shape:
+                    self._upscale(pending)
+                    pending = []
+                pending.append(item)
+                if len(pending) >= self.batch:
+                    self._upscale(pending)
+                    pending = []
+            else:
+                self.put(item)
+        if pending:
+            self._upscale(pending)
+        self.put(EOS)
+
+
+class EncodeStage(Stage):
+    name = "encode"
+
+    def __init__(self, sink: VideoSink, inbox: queue.Queue, stop_event: threading.Event) -> None:
+        super().__init__(inbox, None, stop_event)
+        self.sink = sink
+        self.finished = False
+
+    def process(self) -> None:
+        while True:
+            item = self.get()
+            if item is EOS:
+                break
+            if isinstance(item, Frame):
+                self.sink.write_frame(item.rgb, item.pts)
+                self.stats.items += 1
+            elif isinstance(item, AudioFrames):
+                self.sink.write_audio(item.stream_index, item.frame)
+            else:
+                self.sink.write_packet(item)
+        self.sink.close(flush=True)
+        self.finished = True
+
+
+# ---- the owner -------------------------------------------------------------------------------------------
+class StagePipeline:
+    """Starts the stages on threads, waits for them, stops all when one fails and re-raises that error once."""
+
+    def __init__(self, stages: list[Stage], stop_event: threading.Event) -> None:
+        self.stages = stages
+        self._stop = stop_event
+        self._error: tuple[Stage, BaseException] | None = None
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._guard, args=(s,), name=f"vsr-{s.name}", daemon=True)
+                        for s in stages]
+
+    def _guard(self, stage: Stage) -> None:
+        try:
+            stage.run()
+        except BaseException as exc:  # any failure stops everything; the owner reports the first one
+            with self._lock:
+                if self._error is None:
+                    self._error = (stage, exc)
+            self.stop()
+
+    def stop(self) -> None:
+        for stage in self.stages:
+            stage.stop()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def run(self, tick: Callable[[], None]) -> None:
+        for t in self.threads:
+            t.start()
+        try:
+            while self.alive():
+                self.threads[-1].join(timeout=0.2)
+                tick()
+        except BaseException:  # Ctrl-C: stop, give the stages a moment, then let the caller clean up
+            self.stop()
+            self.join()
+            raise
+        self.join()
+        if self._error is not None:
+            stage, exc = self._error
+            if isinstance(exc, VSRError):
+                raise exc
+            if isinstance(exc, av.FFmpegError):
+                raise VSRError(f"{stage.name} failed: {exc}") from exc
+            raise exc
+
+    def join(self) -> None:
+        deadline = time.monotonic() + _JOIN_S
+        for t in self.threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+# ---- the job ---------------------------------------------------------------------------------------------
+@dataclass
+class FileReport:
+    input: str
+    output: str
+    frames_in: int
+    frames: int
+    wall_s: float
+    fps: float
+    input_size: list[int]
+    output_size: list[int]
+    model: str
+    scale: int
+    device: str
+    precision: str
+    batch: int
+    codec: str
+    pix_fmt: str
+    colour: str
+    stages: dict[str, dict[str, Any]]
+    streams: list[dict[str, Any]]
+    packets_copied: int
+    corrupt_packets: int
+    truncated: bool
+    notices: list[str]
+    peak_rss_mib: float
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.input} -> {self.output}",
+            f"  frames in/out: {self.frames_in}/{self.frames}   wall {self.wall_s:.2f} s   {self.fps:.2f} fps overall",
+            f"  {self.input_size[0]}x{self.input_size[1]} -> {self.output_size[0]}x{self.output_size[1]} "
+            f"({self.model} x{self.scale}, {self.device}, {self.precision}, batch {self.batch}); "
+            f"{self.codec} {self.pix_fmt}; {self.colour}",
+        ]
+        for name, st in self.stages.items():
+            lines.append(f"  {name:<8} busy {st['busy_s']:7.2f} s   waiting {st['wait_s']:7.2f} s "
+                         f"(input {st['wait_in_s']:.2f}, output {st['wait_out_s']:.2f})")
+        if self.packets_copied:
+            lines.append(f"  other streams: {self.packets_copied} packets copied")
+        if self.corrupt_packets or self.truncated:
+            lines.append(f"  corrupt packets skipped: {self.corrupt_packets}" + ("; input truncated" if self.truncated
+                                                                               else ""))
+        return "\n".join(lines)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def upscale_file(
+    src: str | Path,
+    out: str | Path,
+    engine: Callable[[torch.Tensor], torch.Tensor],
+    scale: int,
+    *,
+    info: SourceInfo | None = None,
+    encode: EncodeSettings | None = None,
+    batch: int = 1,
+    queue_frames: int = 8,
+    decode_threads: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+    notices: Notices | None = None,
+    labels: dict[str, str] | None = None,
+) -> FileReport:
+    """Run the whole job. `engine` maps float (N,3,H,W) in [0,1] to (N,3,sH,sW); `labels` name it in the report."""
+    src, out = Path(src), Path(out)
+    check_output_path(out, src, overwrite)
+    info = info or probe(src)
+    notices = notices if notices is not None else Notices()
+    labels = labels or {}
+    out_w, out_h = info.width * scale, info.height * scale
+    atomic = AtomicOutput(out)
+    stop_event = threading.Event()
+    sink = VideoSink(atomic.temp, info, out_w, out_h, encode or EncodeSettings(), notices)
+    committed = False
+    owner: StagePipeline | None = None
+    try:
+        source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=decode_threads)
+        q1: queue.Queue = queue.Queue(maxsize=queue_frames)
+        q2: queue.Queue = queue.Queue(maxsize=queue_frames)
+        decode = DecodeStage(source, q1, stop_event)
+        upscale = UpscaleStage(engine, batch, info.deep, q1, q2, stop_event)
+        encode_stage = EncodeStage(sink, q2, stop_event)
+        owner = StagePipeline([decode, upscale, encode_stage], stop_event)
+        bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale}", disable=not progress,
+                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+        def tick() -> None:
+            # The bar shows frames written by the encoder: the same counter the report uses.
+            bar.update(sink.counters.frames - bar.n)
+
+        start = time.perf_counter()
+        try:
+            owner.run(tick)
+        finally:
+            tick()
+            bar.close()
+        wall = time.perf_counter() - start
+        if not encode_stage.finished:
+            raise VSRError("the pipeline stopped before the end of the input")
+        atomic.commit()
+        committed = True
+    finally:
+        if not committed:
+            if owner is None or not owner.alive():
+                sink.close(flush=False)  # a stage still inside the muxer would crash on a closed file
+            atomic.discard()
+
+    frames = sink.counters.frames
+    return FileReport(
+        input=str(src), output=str(out), frames_in=source.counters.frames, frames=frames,
+        wall_s=round(wall, 3), fps=round(frames / wall, 3) if wall > 0 else 0.0,
+        input_size=[info.width, info.height], output_size=[out_w, out_h],
+        model=labels.get("model", "?"), scale=scale, device=labels.get("device", "?"),
+        precision=labels.get("precision", "?"), batch=batch, codec=sink.codec, pix_fmt=sink.pix_fmt,
+        colour=info.colour.describe(),
+        stages={s.name: s.stats.as_dict() for s in owner.stages},
+        streams=[asdict(p) for p in sink.plans], packets_copied=sink.counters.packets,
+        corrupt_packets=source.counters.corrupt_packets, truncated=source.counters.truncated,
+        notices=list(notices.items), peak_rss_mib=round(_peak_rss_mib(), 1),
+    )
+
+
+def check_input_path(src: Path) -> None:
+    if not src.exists():
+        raise VSRError(f"{src}: no such file")
+    if src.is_dir():
+        raise VSRError(f"{src}: is a directory, not a video file")
+
+
+def build_engine(cfg: UpscaleConfig, notices: Notices):
+    """The model and engine named by the settings; returns (engine, scale, labels for the report)."""
+    from vsr.engine.runner import Engine, EngineConfig
+    from vsr.models import resolve_model
+
+    loaded = resolve_model(cfg.model.name, weights=cfg.model.weights, scale=cfg.model.scale)
+    if cfg.engine.tile:
+        raise VSRError("--tile is not available yet in this version of the engine")
+    engine = Engine(loaded.module, loaded.scale,
+                    EngineConfig(device=cfg.engine.device, precision=cfg.engine.precision,
+                                 channels_last=cfg.engine.channels_last))
+    labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision}
+    return engine, loaded.scale, labels
+
+
+def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = False,
+                report_path: str | Path | None = None, progress: bool = True,
+                notices: Notices | None = None) -> FileReport:
+    """The `upscale` command: every check that can fail runs before the model loads or a byte is written."""
+    notices = notices if notices is not None else Notices()
+    check_input_path(src)
+    check_output_path(out, src, overwrite)
+    if report_path is not None and not Path(report_path).resolve().parent.is_dir():
+        raise VSRError(f"--report {report_path}: no such directory")
+    if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
+        raise VSRError("batch and queue_frames must be at least 1")
+    info = probe(src)
+    engine, scale, labels = build_engine(cfg, notices)
+    if progress:
+        print(f"{src.name}: {info.width}x{info.height} -> {info.width * scale}x{info.height * scale}, "
+              f"{labels['model']} on {labels['device']} ({labels['precision']})", file=sys.stderr)
+    report = upscale_file(
+        src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
+        queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
+        overwrite=overwrite, progress=progress, notices=notices, labels=labels,
+    )
+    if report_path is not None:
+        report.write_json(report_path)
+    return report

@@ -1,0 +1,94 @@
+"""Pipeline stages: each runs on its own thread between bounded queues; the owner (a pipeline) stops them.
+
+A stage waits on its queues in short slices so that a stop request (another stage failed, Ctrl-C) ends it
+within a fraction of a second. End of stream travels as the `EOS` sentinel. Every stage counts the time it
+spends working and waiting: the progress bar, the summary and the JSON report all read these counters.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+EOS = object()  # end of stream: the last item a stage puts on its output queue
+_SLICE_S = 0.1
+
+
+class Stopped(Exception):
+    """Raised inside a stage when its owner asked it to stop."""
+
+
+@dataclass
+class StageStats:
+    items: int = 0  # items produced (frames, for the video stages)
+    busy_s: float = 0.0
+    wait_in_s: float = 0.0  # waiting for input (upstream too slow)
+    wait_out_s: float = 0.0  # waiting for room downstream (downstream too slow)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "busy_s": round(self.busy_s, 3),
+                "wait_s": round(self.wait_in_s + self.wait_out_s, 3),
+                "wait_in_s": round(self.wait_in_s, 3), "wait_out_s": round(self.wait_out_s, 3)}
+
+
+class Stage:
+    """Base: subclasses implement `process()` using `get()` and `put()`."""
+
+    name = "stage"
+
+    def __init__(self, inbox: queue.Queue | None, outbox: queue.Queue | None, stop_event: threading.Event) -> None:
+        self.inbox, self.outbox = inbox, outbox
+        self._stop = stop_event
+        self.stats = StageStats()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def get(self) -> Any:
+        assert self.inbox is not None
+        start = time.perf_counter()
+        try:
+            while True:
+                if self._stop.is_set():
+                    raise Stopped
+                try:
+                    return self.inbox.get(timeout=_SLICE_S)
+                except queue.Empty:
+                    continue
+        finally:
+            self.stats.wait_in_s += time.perf_counter() - start
+
+    def put(self, item: Any) -> None:
+        assert self.outbox is not None
+        start = time.perf_counter()
+        try:
+            while True:
+                if self._stop.is_set():
+                    raise Stopped
+                try:
+                    self.outbox.put(item, timeout=_SLICE_S)
+                    return
+                except queue.Full:
+                    continue
+        finally:
+            self.stats.wait_out_s += time.perf_counter() - start
+
+    def process(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        """The thread body: busy time is the wall time minus the waits. Stopped ends quietly."""
+        start = time.perf_counter()
+        try:
+            self.process()
+        except Stopped:
+            pass
+        finally:
+            self.stats.busy_s = time.perf_counter() - start - self.stats.wait_in_s - self.stats.wait_out_s
