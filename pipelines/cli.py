@@ -9,7 +9,7 @@ import sys
 from vsr.errors import VSRError
 
 # Sub-command modules under pipelines.commands, in the order `--help` lists them.
-COMMANDS = ["models", "upscale", "demo", "image", "evaluate", "live"]
+COMMANDS = ["models", "upscale", "demo", "image", "evaluate", "live", "cost"]
 
 
 def build_parser() -> argparse.ArgumentParser:
