@@ -51,6 +51,7 @@ class LiveConfig:
     scale: int | None = None
     device: str = "auto"
     precision: str = "auto"
+    threads: int | None = None  # CPU threads for the model; None: torch's default (one per core)
     target_fps: float | None = None
     candidates: list[str] = field(default_factory=list)  # empty: live_select.DEFAULT_CANDIDATES
     selection_seconds: float = 1.5
@@ -92,6 +93,7 @@ class LiveReport:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     latency_ms_max: float | None
+    inference_ms_p50: float | None  # the model's share of the latency
     max_latency_ms: float
     latency_within_bound: bool | None
     outputs: list[str]
@@ -103,7 +105,9 @@ class LiveReport:
 class ProcessedFrame:
     index: int  # capture index
     capture_s: float  # capture time since the first captured frame (= recording timestamp)
-    latency_ms: float
+    latency_ms: float  # capture -> frame ready
+    wait_ms: float  # capture -> the model took it (time spent in the slot)
+    inference_ms: float  # the model, with the conversions to and from tensors
 
 
 @dataclass
@@ -145,6 +149,7 @@ class LiveStats:
 
     def __init__(self) -> None:
         self.latencies_ms: list[float] = []
+        self.inference_ms: list[float] = []
         self.processed_times: deque[float] = deque(maxlen=4096)
         self.stale = 0
 
@@ -254,6 +259,9 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
 
     source = open_source(settings)
     info = source.info
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     sinks = _Sinks()
     capture: CaptureStage | None = None
     stop = StopFlag()
@@ -273,6 +281,7 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
         capture.start()
         loop = _loop(cfg, capture, slot, audio_q, engine, sinks, info, (out_w, out_h), log, status_stream, stop)
     finally:
+        torch.set_num_threads(threads_before)
         stop.restore()
         if capture is not None:
             capture.stop()
@@ -295,6 +304,7 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
         captured_fps=round(captured / wall, 2) if wall > 0 else 0.0,
         processed_fps=round(processed / wall, 2) if wall > 0 else 0.0,
         latency_ms_p50=_percentile(lat, 50), latency_ms_p95=p95, latency_ms_max=_percentile(lat, 100),
+        inference_ms_p50=_percentile(stats.inference_ms, 50),
         max_latency_ms=cfg.max_latency_ms, latency_within_bound=None if p95 is None else p95 <= cfg.max_latency_ms,
         outputs=saved, recorded_frames=max((w.frames for w in sinks.writers), default=0), selection=selection,
     )
@@ -339,7 +349,8 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                         reason = capture.end_reason or "source ended"
                     break
                 continue
-            age_ms = (time.monotonic() - frame.capture_t) * 1000.0
+            taken = time.monotonic()
+            age_ms = (taken - frame.capture_t) * 1000.0
             if age_ms > cfg.max_latency_ms:
                 stats.stale += 1  # already too old to be worth showing: wait for a fresher one
                 continue
@@ -347,9 +358,11 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
             ready = time.monotonic()
             latency_ms = (ready - frame.capture_t) * 1000.0
             stats.latencies_ms.append(latency_ms)
+            stats.inference_ms.append((ready - taken) * 1000.0)
             stats.processed_times.append(ready)
             t_rec = frame.capture_t - capture.stats.start_t
-            frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2)))
+            frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2), round(age_ms, 2),
+                                         round((ready - taken) * 1000.0, 2)))
             if not sinks.opened:
                 # Opened on the first frame: the colour description is known once a frame was decoded.
                 sinks.open(cfg, info, *out_size, _output_colour(info), log)

@@ -14,6 +14,7 @@ _OVERRIDES = {
     "candidates": "candidates", "max_latency_ms": "max_latency_ms", "display": "display",
     "side_by_side": "side_by_side", "outputs": "outputs", "overwrite": "overwrite", "codec": "codec",
     "preset": "preset", "crf": "crf", "duration": "duration_s", "report": "report", "audio": "audio",
+    "threads": "threads",
 }
 
 
@@ -53,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", help="video encoder for outputs (default libx264)")
     p.add_argument("--preset", help="encoder preset for recordings (default veryfast; streams use ultrafast)")
     p.add_argument("--crf", type=int, help="encoder quality (default 20)")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (default: one per core; 1 is often "
+                                               "faster for small frames on a busy machine)")
     p.add_argument("--report", help="write the totals and latency percentiles as JSON here")
     # None = not given, so a --config preset's value stands.
     p.set_defaults(func=run, model=None, device=None, precision=None)

@@ -185,18 +185,19 @@ def _camera_options(settings: CaptureSettings) -> dict[str, str]:
     return opts
 
 
-def _open_v4l2(device: str, settings: CaptureSettings) -> PyAVSource:
+def _open_v4l2(device: str, settings: CaptureSettings, label: str | None = None) -> PyAVSource:
+    label = label or device
     if not Path(device).exists():
-        raise VSRError(f"{device}: no such camera")
+        raise VSRError(f"{label}: no such camera")
     return _open_pyav(device, "v4l2", _camera_options(settings), (settings.open_timeout_s, settings.read_timeout_s),
-                      settings, "camera", device, False, "PyAV v4l2")
+                      settings, "camera", label, False, "PyAV v4l2")
 
 
 def _open_webcam(index: int, settings: CaptureSettings) -> LiveSource:
     """The platform's FFmpeg capture device, with OpenCV's VideoCapture when FFmpeg has no such device."""
     label = f"webcam:{index}"
     if sys.platform.startswith("linux"):
-        return _open_v4l2(f"/dev/video{index}", settings)
+        return _open_v4l2(f"/dev/video{index}", settings, f"{label} (/dev/video{index})")
     if sys.platform == "darwin" and "avfoundation" in av.formats_available:
         opts = _camera_options(settings)
         opts.setdefault("framerate", "30")  # avfoundation refuses to open without a rate on many cameras
