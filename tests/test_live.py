@@ -26,40 +26,18 @@ from pipelines.live import LiveConfig, run_live
 from vsr.errors import VSRError
 from vsr.io.live_slot import LatestSlot
 
+from . import media_factory
 from .conftest import ROOT, SHARED, run_cli
+from .media_factory import AudioSpec
 
 NTIRE23 = SHARED / "weights" / "ntire2023_safmn_x4.pth"
 
 
 def make_clip(path: Path, width: int = 64, height: int = 36, fps: int = 30, seconds: float = 2.0,
               audio: bool = False) -> Path:
-    """A clip with a moving bar (so frames differ) and, optionally, a 440 Hz tone."""
-    n = round(fps * seconds)
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps)})
-        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
-        a = None
-        if audio:
-            a = out.add_stream("aac", rate=48000)
-            a.layout = "mono"
-        for i in range(n):
-            img = np.full((height, width, 3), 40, np.uint8)
-            x = (i * 3) % width
-            img[:, x:x + 4] = (230, 200, 30)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            out.mux(v.encode(frame))
-        out.mux(v.encode(None))
-        if a is not None:
-            t = np.arange(int(48000 * seconds)) / 48000
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for start in range(0, len(tone), 1024):
-                chunk = tone[start:start + 1024][None, :]
-                af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-                af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
-                out.mux(a.encode(af))
-            out.mux(a.encode(None))
-    return path
+    """A clip from the shared test-media factory (moving bar over flat quadrants; a tone when `audio`)."""
+    return media_factory.make_clip(path, width, height, frames=round(fps * seconds), rate=fps,
+                                   audio=[AudioSpec(layout="mono")] if audio else None)
 
 
 def decode_all(path: Path | str) -> tuple[list[float], tuple[int, int]]:
@@ -138,6 +116,27 @@ def test_model_too_slow_for_the_source_drops_frames_and_keeps_latency_bounded(tm
     assert gaps.max() > 1.5 / 30
 
 
+def test_source_audio_is_copied_into_the_recording_in_sync(tmp_path):
+    clip = make_clip(tmp_path / "cam.mp4", 64, 36, 30, 2.0, audio=True)
+    rec = tmp_path / "rec.mp4"
+    result, _ = live(tmp_path, source=str(clip), model="bicubic", scale=2, outputs=[str(rec)])
+    assert result.report.processed == 60
+    with av.open(str(clip)) as c:
+        src_packets = {bytes(p) for p in c.demux(audio=0) if p.size}
+    with av.open(str(rec)) as c:
+        a = c.streams.audio[0]
+        assert a.codec_context.name == "aac"
+        packets = [p for p in c.demux(a) if p.size]
+        audio_times = [float(p.pts * p.time_base) for p in packets]
+    # Copied, not re-encoded: every recorded packet is one of the source's, byte for byte.
+    assert packets and all(bytes(p) in src_packets for p in packets)
+    # On the recording's clock: sound starts with the first frame and ends with the last (AAC packets are
+    # 1024 samples, 21 ms at 48 kHz).
+    video_times, _ = decode_all(rec)
+    assert abs(audio_times[0] - video_times[0]) < 0.05
+    assert abs(audio_times[-1] - video_times[-1]) < 0.1
+
+
 def test_live_udp_output_can_be_read_back_at_the_upscaled_size(tmp_path):
     clip = make_clip(tmp_path / "cam.mp4", 64, 36, 30, 2.0)
     port = free_udp_port()
@@ -166,9 +165,7 @@ def test_live_udp_output_can_be_read_back_at_the_upscaled_size(tmp_path):
 
 def test_source_ending_mid_stream_leaves_a_playable_recording(tmp_path):
     full = make_clip(tmp_path / "cam.ts", 64, 36, 30, 2.0)
-    cut = tmp_path / "cut.ts"
-    data = full.read_bytes()
-    cut.write_bytes(data[: len(data) // 2 + 77])  # mid-packet, like a stream that stopped dead
+    cut = media_factory.truncate(full, tmp_path / "cut.ts", 0.5)  # mid-packet, like a stream that stopped dead
     rec = tmp_path / "rec.mp4"
     result, _ = live(tmp_path, source=str(cut), model="bicubic", scale=2, outputs=[str(rec)])
     r = result.report
