@@ -388,11 +388,11 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
 def _drain_audio(audio_q: queue.Queue, writers: list[TimedWriter]) -> None:
     while True:
         try:
-            packet = audio_q.get_nowait()
+            item = audio_q.get_nowait()
         except queue.Empty:
             return
         for w in writers:
-            w.write_audio(packet)
+            w.write_audio(item)
 
 
 def _status_text(stats: LiveStats, capture: CaptureStage, slot, now: float, cfg: LiveConfig) -> str:

@@ -137,6 +137,20 @@ def test_source_audio_is_copied_into_the_recording_in_sync(tmp_path):
     assert abs(audio_times[-1] - video_times[-1]) < 0.1
 
 
+def test_audio_the_container_cannot_hold_is_re_encoded_in_sync(tmp_path):
+    # lavfi's sine is PCM, which MPEG-TS cannot carry: the recording gets AAC on the same clock.
+    rec = tmp_path / "rec.ts"
+    graph = "lavfi:testsrc2=size=64x36:rate=30[out0];sine=frequency=440:sample_rate=48000[out1]"
+    result, logs = live(tmp_path, source=graph, model="bicubic", scale=2, outputs=[str(rec)], duration_s=1.5)
+    assert result.report.stop_reason == "duration 1.5 s reached" and result.report.processed > 20
+    assert any("re-encoded as AAC" in line for line in logs)
+    with av.open(str(rec)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        audio_times = [float(p.pts * p.time_base) for p in c.demux(audio=0) if p.size]
+    video_times, _ = decode_all(rec)
+    assert abs(audio_times[0] - video_times[0]) < 0.05 and abs(audio_times[-1] - video_times[-1]) < 0.15
+
+
 def test_live_udp_output_can_be_read_back_at_the_upscaled_size(tmp_path):
     clip = make_clip(tmp_path / "cam.mp4", 64, 36, 30, 2.0)
     port = free_udp_port()

@@ -2,7 +2,8 @@
 
 `open_source(spec)` turns a --source string into a `LiveSource` (opened, size known, errors as one-line
 `VSRError`s). `CaptureStage` reads it on its own thread and hands frames to a `LatestSlot`, never waiting for
-the consumer; audio packets go to a plain queue for the sinks to copy.
+the consumer; audio goes to a plain queue as `AudioItem`s (the packet for outputs that copy it, and its decoded
+frames for outputs that must re-encode it).
 
 Source strings:
 - `/dev/videoN`                   a V4L2 camera through FFmpeg (Linux)
@@ -64,6 +65,12 @@ class SourceInfo:
     backend: str  # e.g. "PyAV v4l2", "OpenCV"
     audio_stream: av.audio.AudioStream | None = None
     colour: ColourDescription | None = None
+
+
+@dataclass
+class AudioItem:
+    packet: av.Packet
+    frames: list[av.AudioFrame]  # decoded on the capture thread, which owns the demuxer's decoder
 
 
 @dataclass
@@ -338,6 +345,14 @@ class CaptureStage:
                 n += 1
             return n
 
+    @staticmethod
+    def _decode_audio(packet: av.Packet) -> list[av.AudioFrame]:
+        """Decoding sound costs little; a packet that will not decode is still copied where it can be."""
+        try:
+            return list(packet.decode())
+        except av.error.FFmpegError:
+            return []
+
     def run(self) -> None:
         paced = self.source.info.paced
         pace_origin: tuple[float, float] | None = None  # (monotonic, pts) of the first frame
@@ -348,7 +363,7 @@ class CaptureStage:
                     break
                 if isinstance(item, av.Packet):
                     if self.audio is not None:
-                        self.audio.put(item)
+                        self.audio.put(AudioItem(item, self._decode_audio(item)))
                         self.stats.audio_packets += 1
                     continue
                 if paced and item.pts_s is not None:

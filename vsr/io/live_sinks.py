@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from vsr.errors import VSRError
+from vsr.io.capture import AudioItem
 from vsr.io.colour import ColourDescription, from_rgb
 
 # Container by file extension; the video codec for each.
@@ -24,15 +25,6 @@ _FILE_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"
 # Stream targets by URL scheme.
 _STREAM_FORMATS = {"udp": "mpegts", "rtp": "rtp_mpegts", "srt": "mpegts", "tcp": "mpegts", "rtmp": "flv",
                    "rtmps": "flv", "rtsp": "rtsp"}
-# Audio codecs each container takes as a plain copy (matroska takes anything FFmpeg knows).
-_AUDIO_OK = {
-    "mp4": {"aac", "mp3", "alac", "opus", "flac", "ac3", "eac3"},
-    "mov": {"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le", "ac3"},
-    "mpegts": {"aac", "mp3", "mp2", "ac3", "eac3", "opus"},
-    "rtp_mpegts": {"aac", "mp3", "mp2", "ac3"},
-    "flv": {"aac", "mp3"},
-    "rtsp": {"aac", "opus", "pcm_mulaw", "pcm_alaw"},
-}
 
 
 def is_stream_target(target: str) -> bool:
@@ -126,13 +118,27 @@ class TimedWriter:
         cc.colorspace, cc.color_range = colour.matrix, colour.range
         cc.color_primaries, cc.color_trc = colour.primaries, colour.trc
         self.audio = None
+        self._encode_audio = False
         if audio is not None:
-            name = audio.codec_context.name
-            if fmt == "matroska" or name in _AUDIO_OK.get(fmt, set()):
+            self._add_audio(audio, fmt, log)
+
+    def _add_audio(self, audio: av.audio.AudioStream, fmt: str, log) -> None:
+        """Copy the source's audio when the container takes its codec, else re-encode it as AAC."""
+        name = audio.codec_context.codec.canonical_name
+        # MP4/MOV hold Vorbis only as an extension players ignore (the same rule as the file pipeline's sink).
+        if name in self.container.supported_codecs and not (name == "vorbis" and fmt in ("mp4", "mov")):
+            try:
                 self.audio = self.container.add_stream_from_template(audio)
                 self._audio_in_tb = audio.time_base
-            else:
-                log(f"note: {name} audio cannot be copied into {fmt}; {target} gets no audio (use .mkv)")
+                return
+            except (av.error.FFmpegError, ValueError, TypeError):
+                pass
+        cc = audio.codec_context
+        rate = cc.sample_rate or 48000
+        self.audio = self.container.add_stream("aac", rate=rate, layout=cc.layout.name if cc.layout else "stereo")
+        self.audio.time_base = Fraction(1, rate)
+        self._encode_audio = True
+        log(f"note: {self.target}: {fmt} cannot hold {name} audio; re-encoded as AAC")
 
     def write(self, rgb: np.ndarray, t: float) -> None:
         """Encode one frame shown at `t` seconds (its capture time since the first captured frame)."""
@@ -151,8 +157,15 @@ class TimedWriter:
         """The source timestamp of the first captured frame: audio before it is cut, the rest keeps its offset."""
         self._audio_offset = source_seconds or 0.0
 
-    def write_audio(self, packet: av.Packet) -> None:
-        if self.audio is None or self._audio_offset is None or packet.pts is None:
+    def write_audio(self, item: AudioItem) -> None:
+        if self.audio is None or self._audio_offset is None:
+            return
+        if self._encode_audio:
+            for frame in item.frames:
+                self._encode_audio_frame(frame)
+            return
+        packet = item.packet
+        if packet.pts is None:
             return
         tb = self._audio_in_tb or packet.time_base
         shift = round(self._audio_offset / tb)
@@ -164,10 +177,27 @@ class TimedWriter:
         packet.stream = self.audio
         self.container.mux(packet)
 
+    def _encode_audio_frame(self, frame: av.AudioFrame) -> None:
+        if frame.time is None:
+            return
+        t = frame.time - (self._audio_offset or 0.0)
+        if t < 0:
+            return  # sound from before the first frame
+        rate = self.audio.codec_context.sample_rate
+        frame.pts, frame.time_base = round(t * rate), Fraction(1, rate)
+        try:
+            packets = self.audio.encode(frame)
+        except ValueError:  # a gap in the source's sound: PyAV's re-chunking wants contiguous timestamps
+            frame.pts = None
+            packets = self.audio.encode(frame)
+        self.container.mux(packets)
+
     def close(self) -> str | None:
-        """Flush the encoder and finish the file (renamed into place); returns the final path for files."""
+        """Flush the encoders and finish the file (renamed into place); returns the final path for files."""
         try:
             self.container.mux(self.video.encode(None))
+            if self._encode_audio:
+                self.container.mux(self.audio.encode(None))
         finally:
             self.container.close()
         if self._tmp is None:
