@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_engine_args(p)
     p.add_argument("--display", action="store_true", default=None, help="show a preview window (q/Esc quits)")
+    p.add_argument("--no-display", dest="display", action="store_false", help="no preview (overrides a preset)")
     p.add_argument("--side-by-side", action="store_true", default=None,
                    help="in the preview, show bicubic beside the model")
     p.add_argument("-o", "--output", dest="outputs", action="append", default=None, metavar="OUT",

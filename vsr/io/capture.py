@@ -151,7 +151,8 @@ def _open_pyav(url: str, fmt: str | None, options: dict[str, str], timeout: tupl
     rate = video.average_rate or video.guessed_rate or video.base_rate
     audio = container.streams.audio[0] if settings.audio and container.streams.audio else None
     info = SourceInfo(kind, label, width, height, float(rate) if rate else None, paced, backend, audio)
-    _check_requested(info, settings)
+    if kind == "camera":  # other sources deliver what they carry; a capture size means nothing to them
+        _check_requested(info, settings)
     return PyAVSource(container, info, settings.audio)
 
 
