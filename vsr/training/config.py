@@ -1,0 +1,81 @@
+"""The training configuration: one dataclass tree, filled from a YAML preset and then from command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from vsr.training.data import DataConfig
+from vsr.training.schedule import ScheduleConfig
+
+
+@dataclass
+class ModelConfig:
+    """The paper's efficient SAFMN by default (dim 36, 8 blocks, ffn 2.0)."""
+
+    scale: int = 2
+    dim: int = 36
+    n_blocks: int = 8
+    ffn_scale: float = 2.0
+    init: str | None = None  # registry name or checkpoint to start from (matching layers only)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off
+
+
+@dataclass
+class LossConfig:
+    l1_weight: float = 1.0
+    fft_weight: float = 0.05  # lambda of the FFT term (the authors' value for the efficient model)
+
+
+@dataclass
+class ValConfig:
+    folder: str | None = None  # HR images, scored with the `eval` protocol
+    every: int = 500  # iterations between validations (and checkpoints)
+
+
+@dataclass
+class TrainConfig:
+    iters: int = 1000
+    seed: int = 0
+    ema_decay: float = 0.999
+    amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    out: str = "runs/safmn.pth"
+    log_every: int = 10  # iterations per point of the loss curve
+    save_every: int = 100  # iterations between saves of the resumable last checkpoint
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass `cls` from a (YAML) mapping, recursing into nested dataclasses; unknown keys are errors."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = from_dict(type(default), value or {}, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
