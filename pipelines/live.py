@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -283,9 +284,10 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
     finally:
         torch.set_num_threads(threads_before)
         stop.restore()
-        if capture is not None:
-            capture.stop()
-        source.close()
+        # A capture thread stuck in a read (the read timeout bounds this) keeps the source; the process exit
+        # releases it. Closing the demuxer under a running read would crash instead.
+        if capture is None or capture.stop():
+            source.close()
         saved = sinks.close(log)
     frames: list[ProcessedFrame] = loop["frames"]
     stats: LiveStats = loop["stats"]
@@ -327,6 +329,7 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
     next_status = t_start + cfg.status_interval_s
     tty = hasattr(status_stream, "isatty") and status_stream.isatty()
     reason, error = "", False
+    resized_note = False
     try:
         while True:
             now = time.monotonic()
@@ -354,7 +357,15 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
             if age_ms > cfg.max_latency_ms:
                 stats.stale += 1  # already too old to be worth showing: wait for a fresher one
                 continue
-            out = _to_rgb8(engine(_to_tensor(frame.rgb)))
+            rgb = frame.rgb
+            if rgb.shape[:2] != (info.height, info.width):
+                # Streams may change resolution mid-way; outputs are fixed-size, so keep to the first size.
+                if not resized_note:
+                    log(f"note: the source changed size to {rgb.shape[1]}x{rgb.shape[0]}; resizing to "
+                        f"{info.width}x{info.height}")
+                    resized_note = True
+                rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
+            out = _to_rgb8(engine(_to_tensor(rgb)))
             ready = time.monotonic()
             latency_ms = (ready - frame.capture_t) * 1000.0
             stats.latencies_ms.append(latency_ms)
@@ -373,7 +384,7 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                 w.write(out, t_rec)
             if sinks.window is not None:
                 text = _status_text(stats, capture, slot, time.monotonic(), cfg)
-                if not sinks.window.show(out, frame.rgb, text):
+                if not sinks.window.show(out, rgb, text):
                     reason = "quit from the preview window"
                     break
     finally:

@@ -189,6 +189,19 @@ def test_source_ending_mid_stream_leaves_a_playable_recording(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_source_changing_size_mid_stream_keeps_the_output_size(tmp_path):
+    # Two MPEG-TS clips back to back, like a stream switching resolution; the second continues the timestamps.
+    a = media_factory.make_clip(tmp_path / "a.ts", 64, 36, frames=20, rate=30)
+    b = media_factory.make_clip(tmp_path / "b.ts", 96, 54, pts=list(range(20, 40)), rate=30)
+    both = tmp_path / "both.ts"
+    both.write_bytes(a.read_bytes() + b.read_bytes())
+    rec = tmp_path / "rec.mp4"
+    result, logs = live(tmp_path, source=str(both), model="bicubic", scale=2, outputs=[str(rec)])
+    assert any("changed size to 96x54" in line for line in logs)
+    times, size = decode_all(rec)
+    assert size == (128, 72) and len(times) == result.report.processed > 30
+
+
 def test_network_source_that_stops_sending_is_an_error_with_the_recording_kept(tmp_path):
     port = free_udp_port()
     rec = tmp_path / "rec.mp4"

@@ -32,7 +32,7 @@ from vsr.errors import VSRError
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, describe_frame, is_hd, to_rgb
 from vsr.io.live_slot import LatestSlot
 
-NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp", "http", "https", "hls")
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp", "http", "https")
 
 
 @dataclass
@@ -332,9 +332,12 @@ class CaptureStage:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, join_timeout: float = 5.0) -> None:
+    def stop(self, join_timeout: float = 5.0) -> bool:
+        """Ask the thread to end and wait for it; False if it is still stuck in a read after `join_timeout`."""
         self._stop.set()
-        self._thread.join(join_timeout)
+        if self._thread.is_alive():
+            self._thread.join(join_timeout)
+        return not self._thread.is_alive()
 
     def captured_since(self, t: float) -> int:
         with self._lock:
