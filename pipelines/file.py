@@ -27,7 +27,17 @@ from tqdm import tqdm
 
 from pipelines.stages import EOS, Stage
 from vsr.errors import VSRError
-from vsr.io import AtomicOutput, AudioFrames, EncodeSettings, Frame, SourceInfo, VideoSink, VideoSource, probe
+from vsr.io import (
+    AtomicOutput,
+    AudioFrames,
+    EncodeSettings,
+    Frame,
+    SourceInfo,
+    TimeRange,
+    VideoSink,
+    VideoSource,
+    probe,
+)
 from vsr.io.sink import check_output_path
 
 _JOIN_S = 5.0  # how long stopping waits for a stage (an inference call in flight must finish)
@@ -53,6 +63,7 @@ class EngineSettings:
 class PipelineSettings:
     queue_frames: int = 8  # frames waiting between two stages, at most
     decode_threads: int = 0  # 0: FFmpeg decides
+    max_frames: int | None = None  # stop after this many frames (a preview); None: the whole file
 
 
 @dataclass
@@ -281,12 +292,20 @@ def upscale_file(
     batch: int = 1,
     queue_frames: int = 8,
     decode_threads: int = 0,
+    max_frames: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     notices: Notices | None = None,
     labels: dict[str, str] | None = None,
+    time_range: TimeRange | None = None,
+    video_only: bool = False,
+    on_frames: Callable[[int], None] | None = None,
 ) -> FileReport:
-    """Run the whole job. `engine` maps float (N,3,H,W) in [0,1] to (N,3,sH,sW); `labels` name it in the report."""
+    """Run the whole job. `engine` maps float (N,3,H,W) in [0,1] to (N,3,sH,sW); `labels` name it in the report.
+
+    `time_range` upscales only those frames and `video_only` leaves the other streams out (a segment of a longer
+    job, see pipelines/segments.py); `on_frames` is called with the number of frames written so far.
+    """
     src, out = Path(src), Path(out)
     check_output_path(out, src, overwrite)
     info = info or probe(src)
@@ -295,23 +314,27 @@ def upscale_file(
     out_w, out_h = info.width * scale, info.height * scale
     atomic = AtomicOutput(out)
     stop_event = threading.Event()
-    sink = VideoSink(atomic.temp, info, out_w, out_h, encode or EncodeSettings(), notices)
+    sink = VideoSink(atomic.temp, info, out_w, out_h, encode or EncodeSettings(), notices, video_only=video_only)
     committed = False
     owner: StagePipeline | None = None
     try:
-        source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=decode_threads)
+        source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=decode_threads,
+                             time_range=time_range, max_frames=max_frames)
         q1: queue.Queue = queue.Queue(maxsize=queue_frames)
         q2: queue.Queue = queue.Queue(maxsize=queue_frames)
         decode = DecodeStage(source, q1, stop_event)
         upscale = UpscaleStage(engine, batch, info.deep, q1, q2, stop_event)
         encode_stage = EncodeStage(sink, q2, stop_event)
         owner = StagePipeline([decode, upscale, encode_stage], stop_event)
-        bar = tqdm(total=info.frames, unit="frame", desc=f"upscale x{scale}", disable=not progress,
+        total = min(info.frames, max_frames) if info.frames and max_frames else info.frames or max_frames
+        bar = tqdm(total=total, unit="frame", desc=f"upscale x{scale}", disable=not progress,
                    file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
         def tick() -> None:
             # The bar shows frames written by the encoder: the same counter the report uses.
             bar.update(sink.counters.frames - bar.n)
+            if on_frames is not None:
+                on_frames(sink.counters.frames)
 
         start = time.perf_counter()
         try:
@@ -378,6 +401,8 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
         raise VSRError(f"--report {report_path}: no such directory")
     if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
         raise VSRError("batch and queue_frames must be at least 1")
+    if cfg.pipeline.max_frames is not None and cfg.pipeline.max_frames < 1:
+        raise VSRError("--frames must be at least 1")
     info = probe(src)
     engine, scale, labels = build_engine(cfg, notices)
     if progress:
@@ -386,6 +411,7 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     report = upscale_file(
         src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
         queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
+        max_frames=cfg.pipeline.max_frames,
         overwrite=overwrite, progress=progress, notices=notices, labels=labels,
     )
     if report_path is not None:

@@ -14,6 +14,10 @@ from pathlib import Path
 import av
 import av.filter
 import numpy as np
+from av.video.reformatter import Interpolation
+
+_ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | \
+    Interpolation.FULL_CHR_H_INP
 
 # RGB colours of the four quadrants (top-left, top-right, bottom-left, bottom-right): saturated and mid tones.
 QUADRANTS = [(200, 60, 40), (40, 170, 90), (50, 70, 190), (128, 128, 128)]
@@ -127,7 +131,7 @@ def make_clip(
             rgb = quadrant_frame(width, height, i, deep)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if deep else "rgb24").reformat(
                 format=pix_fmt, src_colorspace=sws_matrix, dst_colorspace=sws_matrix, src_color_range=2,
-                dst_color_range=rng)
+                dst_color_range=rng, interpolation=_ACCURATE)
             frame.colorspace, frame.color_range = matrix, rng
             frame.pts, frame.time_base = p, tb
             for packet in v.encode(frame):
@@ -214,7 +218,7 @@ def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
     matrix = {1: 1, 5: 5, 6: 5}.get(int(frame.colorspace), 5)
     rng = int(frame.color_range) or 1
     return frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=rng, dst_colorspace=matrix,
-                            dst_color_range=2)
+                            dst_color_range=2, interpolation=_ACCURATE)
 
 
 def quadrant_means(path: str | Path, index: int = -1) -> np.ndarray:

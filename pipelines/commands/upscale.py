@@ -11,7 +11,7 @@ from pipelines.commands.common import add_engine_args, add_model_args
 FLAG_SETTINGS = {
     "model": "model.name", "weights": "model.weights", "scale": "model.scale",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
-    "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset",
+    "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset", "frames": "pipeline.max_frames",
 }
 
 
@@ -24,6 +24,7 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
                         "hevc_nvenc")
     p.add_argument("--crf", type=int, default=None, help="quality (lower is better; cq for NVENC)")
     p.add_argument("--preset", default=None, help="encoder speed: x264 names (ultrafast ... veryslow)")
+    p.add_argument("--frames", type=int, default=None, metavar="N", help="upscale only the first N frames (a preview)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--report", default=None, metavar="FILE.json", help="write the run's figures as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -5,9 +5,9 @@ Knows nothing of models: frames leave and enter as RGB numpy arrays with their t
 
 from vsr.io.colour import ColourDescription
 from vsr.io.sink import AtomicOutput, EncodeSettings, StreamPlan, VideoSink, check_output_path
-from vsr.io.source import AudioFrames, Frame, SourceInfo, VideoSource, probe
+from vsr.io.source import AudioFrames, Frame, SourceInfo, TimeRange, VideoSource, probe
 
 __all__ = [
     "AtomicOutput", "AudioFrames", "ColourDescription", "EncodeSettings", "Frame", "SourceInfo", "StreamPlan",
-    "VideoSink", "VideoSource", "check_output_path", "probe",
+    "TimeRange", "VideoSink", "VideoSource", "check_output_path", "probe",
 ]

@@ -12,6 +12,14 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation
+
+# Accurate rounding and full-resolution chroma in both directions: a flat colour survives YUV -> RGB -> YUV
+# within 2 levels (swscale's fast default drifts by 3 or more), at about twice the conversion time.
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | \
+    Interpolation.FULL_CHR_H_INP
+# swscale's full-chroma interpolation turns high-bit-depth YUV -> rgb48 into garbage (red/green lost): not for deep.
+ACCURATE_DEEP_IN = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
 
 UNSPECIFIED = 2  # the "unspecified" code of the matrix, primaries and transfer enums
 RANGE_LIMITED, RANGE_FULL = 1, 2
@@ -77,6 +85,7 @@ def to_rgb(frame: av.VideoFrame, colour: ColourDescription, deep: bool) -> np.nd
         format="rgb48le" if deep else "rgb24",
         src_colorspace=colour.sws_matrix, src_color_range=colour.range,
         dst_colorspace=colour.sws_matrix, dst_color_range=RANGE_FULL,
+        interpolation=ACCURATE_DEEP_IN if deep else ACCURATE,
     )
 
 
@@ -86,7 +95,7 @@ def from_rgb(rgb: np.ndarray, colour: ColourDescription, pix_fmt: str) -> av.Vid
     out = frame.reformat(
         format=pix_fmt,
         src_colorspace=colour.sws_matrix, src_color_range=RANGE_FULL,
-        dst_colorspace=colour.sws_matrix, dst_color_range=colour.range,
+        dst_colorspace=colour.sws_matrix, dst_color_range=colour.range, interpolation=ACCURATE,
     )
     out.colorspace = colour.matrix
     out.color_range = colour.range

@@ -115,8 +115,11 @@ def _nvenc_preset(preset: str) -> str:
 
 class VideoSink:
     def __init__(self, path: Path, info: SourceInfo, width: int, height: int, settings: EncodeSettings,
-                 notify: Notify) -> None:
+                 notify: Notify, video_only: bool = False,
+                 video_from: av.video.stream.VideoStream | None = None) -> None:
+        """`video_from`: copy this already encoded stream's packets (`write_video_packet`) instead of encoding."""
         self.path, self.info, self.notify = path, info, notify
+        self._video_from = video_from
         self.settings = settings
         self.counters = SinkCounters()
         self._closed = False
@@ -131,7 +134,8 @@ class VideoSink:
         try:
             with av.open(str(info.path), "r") as template:
                 self._add_video(template.streams[info.video_index])
-                self._add_others(template)
+                if not video_only:  # e.g. a segment of a longer job: the other streams are muxed in at the join
+                    self._add_others(template)
                 self._container.metadata.update(_clean_metadata(info.metadata))
                 # Write the header now: codec and muxer errors surface before any frame is decoded.
                 self._container.start_encoding()
@@ -156,6 +160,9 @@ class VideoSink:
         return wanted
 
     def _add_video(self, template: av.video.stream.VideoStream) -> None:
+        if self._video_from is not None:
+            self._add_copied_video(template, self._video_from)
+            return
         name, info = self.codec, self.info
         if name not in av.codecs_available:
             raise VSRError(f"video codec {name} is not available in this FFmpeg build")
@@ -195,6 +202,25 @@ class VideoSink:
         if info.display_matrix:
             stream.set_display_matrix(info.display_matrix)
         stream.metadata.update(_clean_metadata(info.video_metadata))
+        try:
+            stream.disposition = template.disposition
+        except (AttributeError, TypeError, ValueError):
+            pass
+        self.video_stream = stream
+
+    def _add_copied_video(self, template: av.video.stream.VideoStream, encoded: av.video.stream.VideoStream) -> None:
+        """The video of an earlier encode (e.g. joined segments): its codec parameters, the source's timing/tags."""
+        cc = encoded.codec_context
+        self.codec, self.pix_fmt = cc.name, cc.pix_fmt or "?"
+        self.enc_width, self.enc_height = cc.width, cc.height
+        try:
+            stream = self._container.add_stream_from_template(encoded)
+        except (av.FFmpegError, ValueError, TypeError) as exc:
+            raise VSRError(f"{self.format_label} cannot hold {self.codec} video ({exc})") from None
+        stream.time_base = self.info.time_base  # as an encoded stream gets: the muxer picks the same timescale
+        if self.info.display_matrix:
+            stream.set_display_matrix(self.info.display_matrix)
+        stream.metadata.update(_clean_metadata(self.info.video_metadata))
         try:
             stream.disposition = template.disposition
         except (AttributeError, TypeError, ValueError):
@@ -307,6 +333,12 @@ class VideoSink:
             self._container.mux(packet)
         self.counters.frames += 1
 
+    def write_video_packet(self, packet: av.Packet) -> None:
+        """A packet of the `video_from` stream (its own time base; the muxer rescales)."""
+        packet.stream = self.video_stream
+        self._container.mux(packet)
+        self.counters.frames += 1
+
     def write_packet(self, packet: av.Packet) -> None:
         out = self._out_streams.get(packet.stream_index)
         if out is None:
@@ -327,7 +359,7 @@ class VideoSink:
             return
         self._closed = True
         try:
-            if flush:
+            if flush and self._video_from is None:
                 for packet in self.video_stream.encode(None):
                     self._container.mux(packet)
                 for out in self._audio_encoders.values():

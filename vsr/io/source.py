@@ -42,6 +42,25 @@ class AudioFrames:
     frame: av.AudioFrame
 
 
+@dataclass(frozen=True)
+class TimeRange:
+    """The video frames with `start <= pts < end` (video stream time base; None = open end).
+
+    Decoding starts at the keyframe found by seeking backward to `seek` (default `start`: pass the keyframe's
+    dts to land exactly on it), so B-frames and open GOPs decode correctly; frames before `start` are decoded and
+    dropped, and reading stops at the first frame at or after `end`. Other streams' packets are passed as they
+    come between those two points: for a clean cut of the whole file, use it for video only.
+    """
+
+    start: int | None = None
+    end: int | None = None
+    seek: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"empty time range [{self.start}, {self.end})")
+
+
 @dataclass
 class StreamInfo:
     index: int
@@ -163,12 +182,14 @@ class VideoSource:
     """
 
     def __init__(self, info: SourceInfo, copy: set[int], decode: set[int], notify: Notify,
-                 threads: int = 0) -> None:
+                 threads: int = 0, time_range: TimeRange | None = None, max_frames: int | None = None) -> None:
         self.info = info
+        self.range = time_range or TimeRange()
         self.copy, self.decode = set(copy), set(decode)
         self.notify = notify
         self.counters = SourceCounters()
         self._threads = threads
+        self.max_frames = max_frames
         self._last_pts: int | None = None
         self._pts_fixed = 0
 
@@ -214,6 +235,11 @@ class VideoSource:
             if self._threads:
                 vs.codec_context.thread_count = self._threads
             wanted = [vs] + [container.streams[i] for i in sorted(self.copy | self.decode)]
+            start, end = self.range.start, self.range.end
+            if start is not None:
+                seek = self.range.seek if self.range.seek is not None else start
+                container.seek(seek, backward=True, any_frame=False, stream=vs)
+            first_seen = False
             demux = container.demux(wanted)
             while not should_stop():
                 try:
@@ -231,7 +257,19 @@ class VideoSource:
                         self.counters.corrupt_packets += 1
                         self.notify(f"warning: packet flagged corrupt in the video stream at dts {packet.dts}")
                     for frame in self._decode(vs.codec_context, packet):
+                        if start is not None or end is not None:
+                            pts = frame.pts
+                            if start is not None and not first_seen and pts is not None and pts > start:
+                                raise VSRError(f"{info.path}: seeking to {start} landed after it (first frame at "
+                                               f"{pts}); the file's index is unusable for time ranges")
+                            first_seen = True
+                            if start is not None and pts is not None and pts < start:
+                                continue  # decoded only as a reference for the frames in range
+                            if end is not None and pts is not None and pts >= end:
+                                return  # the next range's first frame: this range is complete
                         yield self._frame(frame)
+                        if self.max_frames is not None and self.counters.frames >= self.max_frames:
+                            return  # a preview of the first frames: the other streams end here too
                 elif index in self.copy:
                     if packet.size == 0:  # the demuxer's end-of-stream marker, not data
                         continue

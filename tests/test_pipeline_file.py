@@ -1,0 +1,245 @@
+"""Upscaling real files end to end (in-process, bicubic): what a user checks in the output."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.file import Notices, UpscaleConfig, run_upscale
+
+from .conftest import SHARED
+from .media_factory import (
+    AudioSpec,
+    SubtitleSpec,
+    corrupt_packets,
+    decode_info,
+    make_clip,
+    quadrant_means,
+    stream_packets,
+    truncate,
+)
+
+MEDIA = SHARED / "media"
+
+
+def upscale(src: Path, out: Path, scale: int = 2, frames: int | None = None, **encode) -> dict:
+    """Bicubic in fp32 (exact and weight-free); `frames` limits big clips to their first frames."""
+    cfg = UpscaleConfig()
+    cfg.model.name, cfg.model.scale = "bicubic", scale
+    cfg.engine.precision = "fp32"
+    cfg.pipeline.max_frames = frames
+    cfg.encode.preset = encode.pop("preset", "ultrafast")
+    for key, value in encode.items():
+        setattr(cfg.encode, key, value)
+    report = run_upscale(src, out, cfg, progress=False, notices=Notices(echo=False))
+    assert out.is_file()
+    assert not list(out.parent.glob(".*partial*")), "temporary file left behind"
+    return report.__dict__
+
+
+def rescaled(pts: list[int], tb_in: Fraction, tb_out: Fraction) -> list[int]:
+    """Input timestamps in the output time base, rounded to nearest as the muxer does."""
+    out = []
+    for p in pts:
+        q = Fraction(p) * tb_in / tb_out
+        out.append(int(q + Fraction(1, 2)) if q >= 0 else -int(-q + Fraction(1, 2)))
+    return out
+
+
+def test_mp4_keeps_frames_timestamps_audio_subtitles_metadata_rotation(tmp_path: Path) -> None:
+    src = make_clip(
+        tmp_path / "in.mp4", frames=20, rotation=90, metadata={"title": "Test clip"},
+        audio=[AudioSpec(layout="mono"), AudioSpec(layout="5.1", metadata={"language": "fra", "title": "Surround"})],
+        subtitles=[SubtitleSpec([(0, 300, "Hello"), (400, 300, "World")], {"language": "eng"})],
+    )
+    out = tmp_path / "out.mp4"
+    report = upscale(src, out)
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == a["frames"] == 20 == report["frames"] == report["frames_in"]
+    assert b["times"] == a["times"]
+    assert b["size"] == (128, 72)
+    assert b["rotation"] == 90
+    assert b["metadata"]["title"] == "Test clip"
+    assert [s[0] for s in b["streams"]] == ["video", "audio", "audio", "subtitle"]
+    assert b["streams"][2][2]["language"] == "fra"
+    assert b["streams"][2][2].get("name") == "Surround"
+    assert b["streams"][3][2]["language"] == "eng"
+    for index in (1, 2):  # mono AAC, 5.1 AAC: copied packet for packet
+        assert stream_packets(out, index) == stream_packets(src, index)
+    # mov_text cues copied; the MP4 muxer fills the gaps between cues with empty samples of its own.
+    cues = [p for p in stream_packets(out, 3) if p != b"\x00\x00"]
+    assert cues == [p for p in stream_packets(src, 3) if p != b"\x00\x00"] == [b"\x00\x05Hello", b"\x00\x05World"]
+    assert abs(b["duration"] - a["duration"]) <= 1 / 25
+    assert report["packets_copied"] > 0 and report["notices"] == []
+
+
+def test_vfr_timestamps_survive_exactly(tmp_path: Path) -> None:
+    tb = Fraction(1, 90000)
+    pts = [0, 3000, 4500, 9000, 9001, 15000, 27000, 30003, 36000]
+    src = make_clip(tmp_path / "vfr.mp4", pts=pts, time_base=tb)
+    for ext in (".mp4", ".mkv"):
+        out = tmp_path / f"vfr_out{ext}"
+        upscale(src, out)
+        info = decode_info(out)
+        assert info["frames"] == len(pts)
+        # MP4 keeps the 1/90000 base: identical; Matroska stores milliseconds: the same times rounded.
+        assert info["pts"] == rescaled(pts, tb, info["time_base"])
+        if ext == ".mp4":
+            assert info["times"] == [p * tb for p in pts]
+
+
+@pytest.mark.parametrize("full_range", [False, True], ids=["limited", "full"])
+@pytest.mark.parametrize("matrix", [6, 1], ids=["bt601", "bt709"])
+def test_colours_survive(tmp_path: Path, matrix: int, full_range: bool) -> None:
+    src = make_clip(tmp_path / "c.mp4", frames=3, width=96, height=64, matrix=matrix, full_range=full_range)
+    out = tmp_path / "c_out.mp4"
+    upscale(src, out, crf=4)
+    info = decode_info(out)
+    assert info["colour"][0] == matrix and info["colour"][3] == (2 if full_range else 1)
+    # As a player shows them (each file decoded with its own tags): the flat patches keep their colour.
+    diff = np.abs(quadrant_means(out) - quadrant_means(src))
+    assert diff.max() <= 2.0, diff
+
+
+def test_ten_bit_stays_ten_bit(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "deep.mkv", frames=4, width=64, height=48, pix_fmt="yuv420p10le", matrix=1)
+    out = tmp_path / "deep_out.mkv"
+    upscale(src, out, crf=4)
+    info = decode_info(out)
+    assert info["pix_fmt"] == "yuv420p10le"
+    assert np.abs(quadrant_means(out) - quadrant_means(src)).max() <= 2.0
+
+
+def test_odd_sizes(tmp_path: Path) -> None:
+    # FFV1 holds odd 4:2:0 sizes (x264 cannot).
+    src = make_clip(tmp_path / "odd.mkv", frames=3, width=161, height=91, codec="ffv1", options={})
+    assert decode_info(src)["size"] == (161, 91)
+    out2, out3 = tmp_path / "odd_x2.mp4", tmp_path / "odd_x3.mp4"
+    report2 = upscale(src, out2, scale=2)
+    assert decode_info(out2)["size"] == (322, 182) and report2["notices"] == []
+    report3 = upscale(src, out3, scale=3)
+    # 483x273 cannot be 4:2:0: padded to even sizes, and the user is told.
+    assert decode_info(out3)["size"] == (484, 274)
+    assert report3["output_size"] == [483, 273]
+    assert any("padded to 484x274" in n for n in report3["notices"])
+    assert decode_info(out3)["frames"] == 3
+
+
+def test_batches_of_frames_give_every_frame_once(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "b.mp4", frames=7)
+    out = tmp_path / "b_out.mp4"
+    cfg = UpscaleConfig()
+    cfg.model.name, cfg.model.scale, cfg.engine.batch, cfg.encode.preset = "bicubic", 2, 3, "ultrafast"
+    report = run_upscale(src, out, cfg, progress=False, notices=Notices(echo=False))
+    assert report.batch == 3 and report.frames == 7
+    assert decode_info(out)["times"] == decode_info(src)["times"]
+
+
+def test_audio_that_does_not_fit_is_reencoded(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "a.mp4", frames=10,
+                    audio=[AudioSpec(layout="mono"), AudioSpec(layout="5.1", metadata={"language": "fra"})])
+    out = tmp_path / "a_out.webm"
+    report = upscale(src, out, preset="ultrafast")
+    info = decode_info(out)
+    assert [s[:2] for s in info["streams"]] == [("video", "vp9"), ("audio", "opus"), ("audio", "opus")]
+    assert info["streams"][2][2]["language"] == "fra"
+    assert sum("re-encoded as libopus" in n for n in report["notices"]) == 2
+    import av
+    with av.open(str(out)) as c:
+        assert [s.codec_context.channels for s in c.streams.audio] == [1, 6]
+    assert info["frames"] == 10
+
+
+def test_shared_mkv_with_srt_subtitles(tmp_path: Path) -> None:
+    src = MEDIA / "sample_with_srt.mkv"
+    out = tmp_path / "srt.mkv"
+    report = upscale(src, out, scale=1, frames=8)
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == 8 and b["pts"] == a["pts"][:8]  # B-frames, 1080 wide
+    assert b["streams"][2][1] == "subrip" and b["streams"][2][2]["title"] == "Subs Label"
+    assert b["streams"][2][2]["language"] == "eng"
+    copied = stream_packets(out, 1)  # AC-3 audio
+    assert copied and copied == stream_packets(src, 1)[: len(copied)]
+    assert stream_packets(out, 2) == stream_packets(src, 2) == [b"This is the first subtitle."]
+    assert report["notices"] == []
+    # MP4 cannot hold SubRip: the subtitles are dropped and the user is told why; AC-3 is copied.
+    out_mp4 = tmp_path / "srt.mp4"
+    report = upscale(src, out_mp4, scale=1, frames=5)
+    assert any("subrip" in n and "mp4" in n for n in report["notices"])
+    assert [s[0] for s in decode_info(out_mp4)["streams"]] == ["video", "audio"]
+    assert decode_info(out_mp4)["frames"] == 5
+    copied = stream_packets(out_mp4, 1)
+    assert copied and copied == stream_packets(src, 1)[: len(copied)]
+
+
+def test_shared_avi_with_dropped_frames(tmp_path: Path) -> None:
+    src = MEDIA / "sample.avi"
+    out = tmp_path / "avi.mp4"
+    upscale(src, out, scale=1, frames=6)
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == 6
+    assert b["times"] == a["times"][:6]  # including the gap of two missing frames after the first
+    assert b["times"][1] == Fraction(3 * 1001, 24000)
+    copied = stream_packets(out, 1)  # MP3
+    assert copied and copied == stream_packets(src, 1)[: len(copied)]
+
+
+def test_shared_full_range_and_rotated_clips(tmp_path: Path) -> None:
+    src = MEDIA / "sample_with_increasing_timestamps_320w_240h_5s.mp4"
+    out = tmp_path / "full.mp4"
+    upscale(src, out, scale=2, frames=20)
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == 20 and b["times"] == a["times"][:20] and b["size"] == (640, 480)
+    assert b["colour"] == a["colour"] == (6, 5, 6, 2)  # full range, BT.601
+    assert b["streams"][1][2]["language"] == "eng"
+    copied = stream_packets(out, 1)
+    assert copied and copied == stream_packets(src, 1)[: len(copied)]
+    src = MEDIA / "internal_emulator_transformer_output_270_rotated.mp4"
+    out = tmp_path / "rot.mkv"
+    upscale(src, out, scale=1, frames=6)
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == 6 and b["rotation"] == 90 and b["colour"] == (1, 1, 1, 1)
+    assert b["pts"] == rescaled(a["pts"][:6], a["time_base"], b["time_base"])
+
+
+def test_shared_webm(tmp_path: Path) -> None:
+    src = MEDIA / "big_buck_bunny_432_433.webm"
+    out = tmp_path / "bbb.webm"
+    upscale(src, out, scale=1, frames=6, preset="ultrafast")
+    a, b = decode_info(src), decode_info(out)
+    assert b["frames"] == 6 and b["pts"] == a["pts"][:6]
+    assert b["streams"][0][1] == "vp9" and b["colour"][0] == 5
+    copied = stream_packets(out, 1)  # Vorbis copied
+    assert copied and copied == stream_packets(src, 1)[: len(copied)]
+
+
+def test_corrupt_packets_are_skipped_and_counted(tmp_path: Path) -> None:
+    good = make_clip(tmp_path / "good.mkv", frames=24, width=64, height=48, codec="mpeg4", options={"g": "4"})
+    bad, damaged = corrupt_packets(good, tmp_path / "bad.mkv", every=5)
+    assert damaged >= 3
+    out = tmp_path / "bad_out.mp4"
+    report = upscale(bad, out)
+    assert report["corrupt_packets"] >= 1
+    assert any(n.startswith("warning:") for n in report["notices"])
+    assert 24 - damaged <= decode_info(out)["frames"] == report["frames"] <= 24
+
+
+def test_truncated_file_processes_what_is_there(tmp_path: Path) -> None:
+    import av
+
+    full = make_clip(tmp_path / "full.mkv", frames=30, audio=[AudioSpec(layout="mono")])
+    cut = truncate(full, tmp_path / "cut.mkv", 0.6)
+    decodable = 0
+    with av.open(str(cut)) as c:  # what plain PyAV can get out of the cut file
+        try:
+            for packet in c.demux(c.streams.video[0]):
+                decodable += len(packet.decode())
+        except av.FFmpegError:
+            pass
+    assert 0 < decodable < 30
+    out = tmp_path / "cut_out.mp4"
+    report = upscale(cut, out)
+    assert decode_info(out)["frames"] == report["frames"] >= decodable
