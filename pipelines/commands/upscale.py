@@ -30,13 +30,27 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_segment_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("segments (resume after a crash, scale out with Ray; see docs/segments.md)")
+    g.add_argument("--segments", default=None, metavar="auto|N",
+                   help="cut at keyframes into N segments (auto: about a minute each, at least one per worker)")
+    g.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="segment files + manifest (default: a hidden folder beside OUT); Ray: a path all nodes share")
+    g.add_argument("--resume", action="store_true", help="reuse the finished, verified segments of an earlier run")
+    g.add_argument("--keep-work", action="store_true", help="keep the work directory after success")
+    g.add_argument("--engine", default="local", choices=["local", "ray"], help="where segments run (default local)")
+    g.add_argument("--ray-address", default=None, metavar="auto|ADDR",
+                   help="an existing Ray cluster (default: start a local instance)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="upscale a video file (audio, subtitles, timestamps and colour kept)")
-    p.add_argument("input", help="the video file to upscale")
+    p.add_argument("input", nargs="+", help="the video file to upscale (several files or a folder: -o is a folder)")
     p.add_argument("-o", "--output", required=True, help="the file to write (.mp4, .mkv, .mov, .m4v or .webm)")
     add_model_args(p)
     add_engine_args(p)
     add_output_args(p)
+    add_segment_args(p)
     # None = "not given", so a --config preset's values stand unless a flag overrides them.
     p.set_defaults(func=run, model=None, device=None, precision=None)
 
@@ -46,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.file import UpscaleConfig, run_upscale
 
     cfg = load_config(UpscaleConfig, args.config, overrides_from_args(args, FLAG_SETTINGS))
-    report = run_upscale(Path(args.input), Path(args.output), cfg, overwrite=args.overwrite,
+    inputs = [Path(i) for i in args.input]
+    segment_flags = (args.segments, args.work_dir, args.ray_address, args.resume or None, args.keep_work or None)
+    if any(f is not None for f in segment_flags) or args.engine != "local" or len(inputs) > 1 or inputs[0].is_dir():
+        from pipelines.segments import run_segmented_command
+
+        return run_segmented_command(args, inputs, cfg)
+    report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite,
                          report_path=args.report, progress=not args.no_progress)
     print(report.summary())
     return 0
