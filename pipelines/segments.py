@@ -432,7 +432,7 @@ class SegmentedReport:
     frames: int  # frames in the outputs
     frames_processed: int  # frames upscaled in this run (not the reused ones)
     wall_s: float
-    fps: float  # frames processed in this run / wall time of the processing (all workers together)
+    fps: float  # frames upscaled in this run / wall time of processing them (all workers together)
     join_s: float
     workers: dict[str, dict[str, Any]]
     model: str
@@ -638,6 +638,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
 
         retried = 0
         join_s = 0.0
+        process_start = time.perf_counter()  # after the engine started: FPS is the processing rate
         try:
             for _attempt in range(2):  # a segment that fails verification right before the join is redone once
                 pending = [SegmentJob(i, s, str(j.src), j.info, cfg, None if engine.return_bytes
@@ -666,7 +667,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
             print(f"interrupted with {done} of {count} segments finished; run the same command with --resume "
                   "to go on", file=sys.stderr)
             raise
-        process_wall = time.perf_counter() - start
+        process_wall = time.perf_counter() - process_start
         frames_out = 0
         for job in jobs:
             stats = join_segments(job.src, job.out, job.info, scale, cfg, job.work_dir, job.manifest.segments,

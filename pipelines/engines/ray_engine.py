@@ -1,0 +1,163 @@
+"""Segments as Ray tasks: one GPU each where the cluster has GPUs, else one CPU each.
+
+A local Ray instance is started on demand (and shut down after), or `--ray-address` joins an existing cluster.
+Workers read the input from its path and write segment files into the work directory, so on a cluster both must
+be at the same path on every node (a shared file system). When joining a cluster without `--work-dir`, workers
+return the segment file's bytes through Ray's object store instead and the driver writes them.
+
+A task whose worker dies (killed, out of memory, node lost) is retried by Ray (`max_retries`); errors raised by the
+pipeline itself (bad input) are not retried, they would fail again. One small actor collects frame counts so the
+progress bar counts frames over all workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipelines.file import Notices, UpscaleConfig
+from pipelines.segments import SegmentJob, SegmentResult
+from vsr.errors import VSRError
+
+INSTALL_HINT = "--engine ray needs Ray: pip install 'vsr-safmn[ray]' (or pip install ray)"
+_PROGRESS_EVERY_S = 0.5
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VSRError(INSTALL_HINT) from None
+    return ray
+
+
+class _Progress:
+    """Frames written per segment (a retry starts its segment at 0 again) and how often each segment started."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, int] = {}
+        self.starts: dict[str, int] = {}
+
+    def start(self, key: str) -> None:
+        self.starts[key] = self.starts.get(key, 0) + 1
+        self.frames[key] = 0
+
+    def update(self, key: str, frames: int) -> None:
+        self.frames[key] = frames
+
+    def snapshot(self) -> tuple[int, int]:
+        return sum(self.frames.values()), sum(max(0, n - 1) for n in self.starts.values())
+
+
+def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
+    """The body of a Ray task: load the model, run the segment, report frames as they are written."""
+    from pipelines.file import build_engine
+    from pipelines.segments import run_segment, worker_name
+
+    key = f"{job.job}:{job.segment.index}"
+    progress.start.remote(key)
+    running = None
+    if job.dest is not None:
+        # Which worker holds which segment: for people watching a cluster (and for the worker-kill test).
+        running = Path(f"{job.dest}.running")
+        running.write_text(json.dumps({"worker": worker_name(), "pid": os.getpid(), "started": time.time()}))
+    engine, scale, labels = build_engine(job.config, Notices(echo=False))
+    last = [0.0]
+
+    def on_frames(n: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S:
+            last[0] = now
+            progress.update.remote(key, n)
+
+    result = run_segment(job, engine, scale, labels, on_frames)
+    progress.update.remote(key, result.frames)
+    if running is not None:
+        running.unlink(missing_ok=True)
+    return result
+
+
+class RayEngine:
+    def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, *, address: str | None,
+                 work_dir_given: bool, max_retries: int = 3) -> None:
+        self.cfg, self.notices, self.progress = cfg, notices, progress
+        self.address = address
+        self.return_bytes = address is not None and not work_dir_given
+        self.max_retries = max_retries
+        self.ray = _import_ray()
+        self.labels: dict[str, str] = {}
+        self.workers = 1
+        self._started = False
+
+    def __enter__(self) -> RayEngine:
+        ray = self.ray
+        if not ray.is_initialized():
+            if self.progress:
+                print("starting Ray" + (f" (joining {self.address})" if self.address else " (a local instance)"),
+                      file=sys.stderr)
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING, configure_logging=True)
+            self._started = True
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        self.gpus = gpus > 0
+        self.workers = gpus if self.gpus else max(1, cpus)
+        self.labels = {"device": f"{gpus} GPUs" if self.gpus else f"{cpus} CPUs",
+                       "precision": self.cfg.engine.precision}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._started:
+            self.ray.shutdown()
+
+    def describe(self) -> str:
+        where = f"Ray cluster {self.address}" if self.address else "a local Ray instance"
+        how = "segment files returned through the object store" if self.return_bytes else "work directory shared"
+        return f"{where}, {self.workers} workers ({self.labels['device']}; {how})"
+
+    def run(self, jobs: list[SegmentJob], record: Callable[[SegmentResult], None], total: int, initial: int) -> int:
+        ray = self.ray
+        progress = ray.remote(num_cpus=0)(_Progress).remote()
+        resources = {"num_gpus": 1} if self.gpus else {"num_cpus": 1}
+        task = ray.remote(_segment_task).options(max_retries=self.max_retries, retry_exceptions=False, **resources)
+        refs = {task.remote(job, progress): job for job in jobs}
+        bar = tqdm(total=total, initial=initial, unit="frame", desc="segments", disable=not self.progress,
+                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        retried = 0
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.25)
+                for ref in ready:
+                    job = refs.pop(ref)
+                    record(self._result(ref, job))
+                frames, retried = ray.get(progress.snapshot.remote())
+                bar.update(initial + frames - bar.n)
+        except BaseException:
+            for ref in refs:  # Ctrl-C or a failed segment: stop the others too
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            bar.close()
+        return retried
+
+    def _result(self, ref: Any, job: SegmentJob) -> SegmentResult:
+        ray = self.ray
+        seg = f"segment {job.segment.index} of {Path(job.src).name}"
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, VSRError):
+                raise VSRError(f"{seg}: {cause}") from None
+            raise VSRError(f"{seg} failed on a Ray worker: {cause!r}") from None
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise VSRError(f"{seg}: its worker died {self.max_retries + 1} times; giving up "
+                           f"({exc.__class__.__name__})") from None
