@@ -50,7 +50,7 @@ def quadrant_frame(width: int, height: int, index: int, deep: bool = False) -> n
     return img
 
 
-def _audio_frames(spec: AudioSpec, seconds: float):
+def audio_frames(spec: AudioSpec, seconds: float):
     channels = av.AudioLayout(spec.layout).nb_channels
     exprs = "|".join(f"0.3*sin({220 * (c + 1)}*2*PI*t)" for c in range(channels))
     graph = av.filter.Graph()
@@ -139,7 +139,7 @@ def make_clip(
         for packet in v.encode(None):
             out.mux(packet)
         for a, spec in a_streams:
-            for frame in _audio_frames(spec, seconds):
+            for frame in audio_frames(spec, seconds):
                 for packet in a.encode(frame):
                     out.mux(packet)
             for packet in a.encode(None):
