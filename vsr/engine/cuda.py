@@ -1,9 +1,11 @@
 """CUDA data movement: pinned host buffers, copies on their own stream, results copied back behind the next batch.
 
-`CudaPipeline.submit(x)` stages a CPU batch into a pinned buffer, copies it to the GPU on the copy stream
+`CudaPipeline.submit(x)` stages a CPU batch into a pinned buffer, copies it to the GPU on the upload stream
 (non_blocking), runs the model on the compute stream once the copy's event has fired, and queues the copy of the
-result back into another pinned buffer on the copy stream. `collect()` waits only for the oldest batch, so while
-the caller collects batch k the GPU already computes batch k+1 and the copy of batch k overlaps it.
+result back into another pinned buffer on the download stream. Uploads and downloads have a stream each: on one
+shared stream the upload of batch k+1 would queue behind the download of batch k, which waits for k's compute.
+`collect()` waits only for the oldest batch, so while the caller collects batch k the GPU already computes
+batch k+1, and the download of batch k overlaps that compute.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class CudaPipeline:
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, depth: int = 2):
         self.forward = forward
         self.device = device
-        self.copy_stream = torch.cuda.Stream(device)
+        self.upload_stream = torch.cuda.Stream(device)
+        self.download_stream = torch.cuda.Stream(device)
         self.compute_stream = torch.cuda.Stream(device)
         self.slots = [_Slot() for _ in range(depth)]
         self.free = deque(range(depth))
@@ -73,24 +76,27 @@ class CudaPipeline:
         index = self.free.popleft()
         slot = self.slots[index]
         slot.pinned_in = self._pinned(slot.pinned_in, x.shape, x.dtype)
-        slot.pinned_in.copy_(x)  # the only host-side copy; the slot's previous H2D copy has finished (collected)
-        h2d_start, h2d_end, run_end, d2h_end = (_event() for _ in range(4))
-        with torch.cuda.stream(self.copy_stream):
+        slot.pinned_in.copy_(x)  # the only host-side copy; this slot's last upload finished before it was collected
+        # Each stream's start event fires when that stream reaches it, so start->end is the work itself.
+        h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = (_event() for _ in range(6))
+        with torch.cuda.stream(self.upload_stream):
             h2d_start.record()
             x_dev = slot.pinned_in.to(self.device, non_blocking=True)
             h2d_end.record()
         self.compute_stream.wait_event(h2d_end)
         with torch.cuda.stream(self.compute_stream):
-            x_dev.record_stream(self.compute_stream)  # allocated on the copy stream, used here
+            run_start.record()
+            x_dev.record_stream(self.compute_stream)  # allocated on the upload stream, used here
             y = self.forward(x_dev)
             run_end.record()
         slot.pinned_out = self._pinned(slot.pinned_out, y.shape, y.dtype)
-        self.copy_stream.wait_event(run_end)
-        with torch.cuda.stream(self.copy_stream):
-            y.record_stream(self.copy_stream)
+        self.download_stream.wait_event(run_end)
+        with torch.cuda.stream(self.download_stream):
+            d2h_start.record()
+            y.record_stream(self.download_stream)
             slot.pinned_out.copy_(y, non_blocking=True)
             d2h_end.record()
-        slot.events = [h2d_start, h2d_end, run_end, d2h_end]
+        slot.events = [h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end]
         self.times.h2d_bytes += x.numel() * x.element_size()
         self.times.d2h_bytes += y.numel() * y.element_size()
         self.in_flight.append(index)
@@ -99,13 +105,13 @@ class CudaPipeline:
         """Wait for the oldest batch and return its result as a CPU tensor of its own."""
         index = self.in_flight.popleft()
         slot = self.slots[index]
-        h2d_start, h2d_end, run_end, d2h_end = slot.events
-        d2h_end.synchronize()
+        h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = slot.events
+        d2h_end.synchronize()  # also means the slot's upload is done: the download waited for it via compute
         assert slot.pinned_out is not None
         out = slot.pinned_out.clone()  # the pinned buffer is reused by a later batch
         self.times.h2d_ms += h2d_start.elapsed_time(h2d_end)
-        self.times.compute_ms += h2d_end.elapsed_time(run_end)
-        self.times.d2h_ms += run_end.elapsed_time(d2h_end)
+        self.times.compute_ms += run_start.elapsed_time(run_end)
+        self.times.d2h_ms += d2h_start.elapsed_time(d2h_end)
         self.times.batches += 1
         self.free.append(index)
         return out
