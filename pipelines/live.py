@@ -16,13 +16,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from pipelines.live_config import LiveConfig
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.errors import VSRError
 from vsr.io.capture import CapturedFrame, CaptureSettings, CaptureStage, open_source
@@ -37,37 +38,7 @@ from vsr.io.live_sinks import (
 )
 from vsr.io.live_slot import LatestSlot
 
-
-@dataclass
-class LiveConfig:
-    source: str = ""
-    realtime: bool = False
-    capture_size: str | None = None  # "WxH", requested from a camera
-    capture_fps: float | None = None
-    open_timeout_s: float = 10.0
-    read_timeout_s: float = 5.0
-    audio: bool = True
-    model: str = "auto"
-    weights: str | None = None
-    scale: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None  # CPU threads for the model; None: torch's default (one per core)
-    target_fps: float | None = None
-    candidates: list[str] = field(default_factory=list)  # empty: live_select.DEFAULT_CANDIDATES
-    selection_seconds: float = 1.5
-    selection_headroom: float = 1.15
-    max_latency_ms: float = 1000.0
-    display: bool = False
-    side_by_side: bool = False
-    outputs: list[str] = field(default_factory=list)  # recording files and stream URLs
-    overwrite: bool = False
-    codec: str = "libx264"
-    preset: str = "veryfast"
-    crf: int = 20
-    duration_s: float | None = None
-    report: str | None = None
-    status_interval_s: float = 1.0
+__all__ = ["LiveConfig", "LiveReport", "LiveResult", "ProcessedFrame", "run_live", "summary_lines", "write_report"]
 
 
 @dataclass
@@ -256,7 +227,7 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
     if cfg.max_latency_ms <= 0:
         raise VSRError("--max-latency-ms must be positive")
     settings = CaptureSettings(cfg.source, cfg.realtime, _parse_size(cfg.capture_size), cfg.capture_fps,
-                               cfg.open_timeout_s, cfg.read_timeout_s, cfg.audio)
+                               cfg.open_timeout_s, cfg.read_timeout_s, cfg.audio, cfg.capture_format)
 
     source = open_source(settings)
     info = source.info

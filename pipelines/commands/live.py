@@ -14,7 +14,7 @@ _OVERRIDES = {
     "candidates": "candidates", "max_latency_ms": "max_latency_ms", "display": "display",
     "side_by_side": "side_by_side", "outputs": "outputs", "overwrite": "overwrite", "codec": "codec",
     "preset": "preset", "crf": "crf", "duration": "duration_s", "report": "report", "audio": "audio",
-    "threads": "threads",
+    "threads": "threads", "capture_format": "capture_format",
 }
 
 
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pace a network source by its timestamps (files and lavfi always are)")
     p.add_argument("--capture-size", help="camera capture size WxH, e.g. 1280x720")
     p.add_argument("--capture-fps", type=float, help="camera capture rate")
+    p.add_argument("--capture-format", help="camera pixel format, e.g. mjpeg or yuyv422 (v4l2 input_format)")
     p.add_argument("--open-timeout", type=float, help="seconds to wait for a stream to answer (default 10)")
     p.add_argument("--read-timeout", type=float, help="seconds without data before the source counts as lost "
                                                       "(default 5)")
@@ -64,10 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.config import load_config, overrides_from_args
-    from pipelines.live import LiveConfig, run_live, summary_lines, write_report
+    from pipelines.live_config import LiveConfig
     from vsr.errors import VSRError
+    from vsr.io.live_sinks import display_problem
 
     cfg = load_config(LiveConfig, args.config, overrides_from_args(args, _OVERRIDES))
+    if cfg.display and (problem := display_problem()):
+        raise VSRError(problem)  # before the seconds that loading torch takes
+    from pipelines.live import run_live, summary_lines, write_report
+
     result = run_live(cfg)
     report = result.report
     for line in summary_lines(report):

@@ -44,6 +44,7 @@ class CaptureSettings:
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
     audio: bool = True
+    input_format: str | None = None  # camera pixel format, e.g. mjpeg (USB cameras reach 30 fps at HD only so)
 
 
 @dataclass
@@ -190,6 +191,8 @@ def _camera_options(settings: CaptureSettings) -> dict[str, str]:
         opts["video_size"] = f"{settings.size[0]}x{settings.size[1]}"
     if settings.fps:
         opts["framerate"] = f"{settings.fps:g}"
+    if settings.input_format:
+        opts["input_format"] = settings.input_format  # v4l2's name for it
     return opts
 
 
@@ -209,6 +212,8 @@ def _open_webcam(index: int, settings: CaptureSettings) -> LiveSource:
     if sys.platform == "darwin" and "avfoundation" in av.formats_available:
         opts = _camera_options(settings)
         opts.setdefault("framerate", "30")  # avfoundation refuses to open without a rate on many cameras
+        if "input_format" in opts:
+            opts["pixel_format"] = opts.pop("input_format")
         return _open_pyav(f"{index}:none", "avfoundation", opts, None, settings, "camera", label, False,
                           "PyAV avfoundation")
     # Windows: dshow wants the device's name, not an index; OpenCV enumerates by index.
