@@ -1,0 +1,212 @@
+"""Segmented upscaling on the local engine: same result as a single pass, resume after Ctrl-C, corrupt segments
+redone, stale work invalidated, several inputs, bad usage. Clips are 64x36 at 10 fps (bicubic x2) so that a
+30-second clip in 4 segments takes a few seconds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.file import Notices
+from pipelines.segments import (
+    Manifest,
+    PacketScan,
+    SegmentOptions,
+    default_work_dir,
+    plan_segments,
+    run_segmented,
+    scan_video_packets,
+)
+from vsr.errors import VSRError
+
+from .conftest import ROOT, run_cli
+from .media_factory import decode_info, make_clip
+from .segment_helpers import (
+    assert_same_as_single_pass,
+    config,
+    make_segment_clip,
+    single_pass,
+    video_packets,
+)
+
+BICUBIC = ["--model", "bicubic", "--scale", "2", "--precision", "fp32", "--preset", "ultrafast"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> dict[str, Path]:
+    """The 30-second clip with audio, its single-pass upscale, and a segmented run whose work was kept."""
+    d = tmp_path_factory.mktemp("segments")
+    src = make_segment_clip(d / "in.mp4")
+    reference = single_pass(src, d / "single.mp4")
+    out = d / "segmented.mp4"
+    report = run_segmented([(src, out)], config(), SegmentOptions(segments="4", keep_work=True), progress=False,
+                           notices=Notices(echo=False))
+    return {"dir": d, "src": src, "reference": reference, "out": out, "work": default_work_dir(out),
+            "report": report}
+
+
+def _manifest(work: Path) -> Manifest:
+    m = Manifest.load(work)
+    assert m is not None
+    return m
+
+
+def test_plan_cuts_at_keyframes_and_counts_every_frame(clip) -> None:
+    src = clip["src"]
+    scan = scan_video_packets(src, 0)
+    assert len(scan.pts) == 300 and len(scan.keyframes) == 20
+    segments = plan_segments(scan, 4, decode_info(src)["time_base"], ".mp4")
+    keyframe_pts = {p for p, _ in scan.keyframes}
+    assert len(segments) == 4
+    assert segments[0].start is None and segments[-1].end is None
+    for a, b in zip(segments, segments[1:], strict=False):
+        assert a.end == b.start and b.start in keyframe_pts
+    assert sum(s.frames for s in segments) == 300
+    # Open GOP: the two B-frames shown just before a cut come after its keyframe in decode order, yet they are
+    # counted (and kept) in the segment before it.
+    assert all(s.frames % 15 == 0 for s in segments)
+    # More segments than keyframes: as many as there are places to cut.
+    assert len(plan_segments(scan, 50, decode_info(src)["time_base"], ".mp4")) == 20
+    assert len(plan_segments(PacketScan([], []), 4, decode_info(src)["time_base"], ".mp4")) == 1
+
+
+def test_four_local_segments_equal_a_single_pass(clip) -> None:
+    report = clip["report"]
+    assert (report.segments, report.reused, report.processed, report.frames) == (4, 0, 4, 300)
+    assert_same_as_single_pass(clip["src"], clip["out"], clip["reference"])
+    manifest = _manifest(clip["work"])
+    assert [s.frames_out for s in manifest.segments] == [s.frames for s in manifest.segments]
+    assert all(s.done and len(s.sha256) == 64 for s in manifest.segments)
+    assert sum(w["frames"] for w in report.workers.values()) == 300 and report.fps > 0
+
+
+def test_work_dir_removed_after_success_unless_kept(clip, tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "short.mp4", frames=30, rate=10, options={"preset": "ultrafast", "qp": "20",
+                                                                      "g": "10"})
+    out = tmp_path / "short-x2.mp4"
+    report = run_segmented([(src, out)], config(), SegmentOptions(segments="3"), progress=False,
+                           notices=Notices(echo=False))
+    assert report.segments == 3 and decode_info(out)["frames"] == 30
+    assert not default_work_dir(out).exists()
+    assert clip["work"].is_dir()  # the module's run used keep_work
+
+
+def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
+    src, out = clip["src"], tmp_path / "resumed.mp4"
+    work = default_work_dir(out)
+    args = [sys.executable, str(ROOT / "run_pipeline.py"), "upscale", str(src), "-o", str(out), "--segments", "4",
+            *BICUBIC, "--no-progress"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = 0
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            m = Manifest.load(work)
+            done = sum(s.done for s in m.segments) if m else 0
+            if done:
+                proc.send_signal(signal.SIGINT)  # Ctrl-C while the next segment is being upscaled
+                break
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    interrupted = _manifest(work)
+    finished = sum(s.done for s in interrupted.segments)
+    assert 1 <= finished < 4
+
+    r = run_cli("upscale", str(src), "-o", str(out), "--segments", "4", "--resume", *BICUBIC, "--no-progress",
+                "--report", str(tmp_path / "report.json"))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["reused"], report["processed"]) == (finished, 4 - finished)
+    assert f"{finished} reused, {4 - finished} processed" in r.stdout
+    assert report["frames"] == 300
+    assert report["frames_processed"] == sum(s.frames for s in interrupted.segments if not s.done)
+    assert_same_as_single_pass(src, out, clip["reference"])
+    assert not work.exists()
+
+
+def test_corrupted_segment_is_detected_and_redone_never_joined(clip, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(clip["work"], work)
+    seg = _manifest(work).segments[2]
+    data = bytearray((work / seg.file).read_bytes())
+    middle = len(data) // 2
+    data[middle: middle + 64] = bytes(64)  # a bad sector: same size, other bytes
+    (work / seg.file).write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    notices = Notices(echo=False)
+    report = run_segmented([(clip["src"], out)], config(), SegmentOptions(segments="4", work_dir=work, resume=True),
+                           progress=False, notices=notices)
+    assert (report.reused, report.processed, report.redone_corrupt) == (3, 1, 1)
+    assert any("segment 2" in n and "checksum" in n for n in notices.items)
+    # The redone segment is encoded exactly as before: the output's video equals the first run's, byte for byte.
+    assert video_packets(out) == video_packets(clip["out"])
+    assert_same_as_single_pass(clip["src"], out, clip["reference"])
+    assert not work.exists()
+
+
+def test_changed_settings_or_input_invalidate_old_work(clip, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(clip["work"], work)
+    notices = Notices(echo=False)
+    out = tmp_path / "crf.mp4"
+    report = run_segmented([(clip["src"], out)], config(crf=30), SegmentOptions(segments="4", work_dir=work,
+                                                                                   resume=True, keep_work=True),
+                           progress=False, notices=notices)
+    assert report.reused == 0 and report.processed == 4
+    assert any("settings changed" in n and "encode.crf: None -> 30" in n for n in notices.items), notices.items
+
+    src = make_clip(tmp_path / "small.mp4", frames=20, rate=10, options={"preset": "ultrafast", "g": "5"})
+    out2 = tmp_path / "small-x2.mp4"
+    opts = SegmentOptions(segments="2", work_dir=tmp_path / "work2", keep_work=True)
+    run_segmented([(src, out2)], config(), opts, progress=False, notices=Notices(echo=False))
+    make_clip(src, frames=25, rate=10, options={"preset": "ultrafast", "g": "5"})  # the input is replaced
+    out2.unlink()
+    notices = Notices(echo=False)
+    report = run_segmented([(src, out2)], config(), opts, progress=False, notices=notices)
+    assert report.reused == 0 and decode_info(out2)["frames"] == 25
+    assert any("input small.mp4 changed" in n for n in notices.items), notices.items
+
+
+def test_folder_of_inputs_to_output_folder(tmp_path: Path) -> None:
+    folder, out_dir = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out_dir.mkdir()
+    for name, frames in (("a.mp4", 20), ("b.mkv", 30)):
+        make_clip(folder / name, frames=frames, rate=10, options={"preset": "ultrafast", "g": "5"})
+    r = run_cli("upscale", str(folder), "-o", str(out_dir), "--segments", "2", *BICUBIC, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "2 inputs" in r.stdout and "segments: 4" in r.stdout
+    assert decode_info(out_dir / "a.mp4")["times"] == decode_info(folder / "a.mp4")["times"]
+    assert decode_info(out_dir / "b.mkv")["times"] == decode_info(folder / "b.mkv")["times"]
+    assert decode_info(out_dir / "b.mkv")["size"] == (128, 72)
+    assert not list(out_dir.glob(".*"))
+
+
+def test_bad_segment_usage_is_one_line_error(clip, tmp_path: Path) -> None:
+    src = clip["src"]
+    r = run_cli("upscale", str(src), "-o", str(tmp_path / "o.mp4"), "--segments", "0", *BICUBIC)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: --segments 0")
+    r = run_cli("upscale", str(src), str(src), "-o", str(tmp_path / "o.mp4"), *BICUBIC)
+    assert r.returncode == 2 and "must be an existing folder" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_ray_missing_gives_install_hint(clip, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(VSRError, match=r"pip install 'vsr-safmn\[ray\]'"):
+        run_segmented([(clip["src"], tmp_path / "o.mp4")], config(), SegmentOptions(segments="4", engine="ray"),
+                      progress=False, notices=Notices(echo=False))
+    assert not list(tmp_path.iterdir())
