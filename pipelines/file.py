@@ -15,6 +15,7 @@ import resource
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,10 +121,27 @@ class UpscaleStage(Stage):
         self.engine, self.batch = engine, max(1, batch)
         self.peak = 65535.0 if deep else 255.0
         self.dtype = np.uint16 if deep else np.uint8
+        # vsr.engine.Engine can keep batches in flight (submit/collect); a plain callable runs one at a time.
+        self._pipelined = all(hasattr(engine, n) for n in ("submit", "collect", "can_submit"))
+        self._in_flight: deque[list[Frame]] = deque()
 
     def _upscale(self, frames: list[Frame]) -> None:
         x = torch.from_numpy(np.stack([f.rgb for f in frames])).permute(0, 3, 1, 2).float().div_(self.peak)
-        y = self.engine(x).mul_(self.peak).round_().permute(0, 2, 3, 1)
+        if self._pipelined:
+            # On CUDA the engine copies one batch while it computes the previous: keep up to its depth in flight.
+            while not self.engine.can_submit:
+                self._collect()
+            self.engine.submit(x)
+            self._in_flight.append(frames)
+        else:
+            self._emit(frames, self.engine(x))
+
+    def _collect(self) -> None:
+        frames = self._in_flight.popleft()
+        self._emit(frames, self.engine.collect())
+
+    def _emit(self, frames: list[Frame], y: torch.Tensor) -> None:
+        y = (y * self.peak).round_().permute(0, 2, 3, 1)  # engine results may be inference tensors
         y = y.to(torch.uint8 if self.dtype == np.uint8 else torch.int32).contiguous().numpy()
         for f, rgb in zip(frames, y, strict=True):
             self.stats.items += 1
@@ -147,6 +165,8 @@ class UpscaleStage(Stage):
                 self.put(item)
         if pending:
             self._upscale(pending)
+        while self._in_flight:
+            self._collect()
         self.put(EOS)
 
 
@@ -254,6 +274,7 @@ class FileReport:
     truncated: bool
     notices: list[str]
     peak_rss_mib: float
+    engine: str = ""  # the engine's own description (device, precision, memory format, tiling)
 
     def summary(self) -> str:
         lines = [
@@ -364,7 +385,7 @@ def upscale_file(
         stages={s.name: s.stats.as_dict() for s in owner.stages},
         streams=[asdict(p) for p in sink.plans], packets_copied=sink.counters.packets,
         corrupt_packets=source.counters.corrupt_packets, truncated=source.counters.truncated,
-        notices=list(notices.items), peak_rss_mib=round(_peak_rss_mib(), 1),
+        notices=list(notices.items), peak_rss_mib=round(_peak_rss_mib(), 1), engine=labels.get("engine", ""),
     )
 
 
@@ -381,12 +402,14 @@ def build_engine(cfg: UpscaleConfig, notices: Notices):
     from vsr.models import resolve_model
 
     loaded = resolve_model(cfg.model.name, weights=cfg.model.weights, scale=cfg.model.scale)
-    if cfg.engine.tile:
-        raise VSRError("--tile is not available yet in this version of the engine")
+    if cfg.engine.tile < 0:
+        raise VSRError("--tile must be 0 (whole frames) or a tile size in pixels")
     engine = Engine(loaded.module, loaded.scale,
                     EngineConfig(device=cfg.engine.device, precision=cfg.engine.precision,
-                                 channels_last=cfg.engine.channels_last))
-    labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision}
+                                 channels_last=cfg.engine.channels_last, tile=cfg.engine.tile),
+                    notice=notices)
+    labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision,
+              "engine": engine.describe()}
     return engine, loaded.scale, labels
 
 
