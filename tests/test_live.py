@@ -75,6 +75,39 @@ def test_slot_gives_the_newest_and_counts_the_dropped():
     assert slot.get(timeout=0) is None and slot.closed
 
 
+def test_preview_picture_puts_bicubic_beside_the_model_with_the_figures():
+    from vsr.io.live_sinks import compose_preview
+
+    src = np.zeros((36, 64, 3), np.uint8)
+    src[:, :32] = (200, 60, 40)
+    up = np.full((72, 128, 3), 90, np.uint8)
+    bgr = compose_preview(up, src, "captured 30.0 fps", side_by_side=True)
+    assert bgr.shape == (72, 256, 3)
+    # Right half: the model's picture (BGR now); left half: bicubic of the source, away from the drawn text.
+    assert (bgr[40:60, 140:250] == 90).all()
+    assert tuple(bgr[50, 5]) == (40, 60, 200) and tuple(bgr[50, 120]) == (0, 0, 0)
+    assert (bgr[5:25, 5:100] != compose_preview(up, src, "", side_by_side=True)[5:25, 5:100]).any()
+    wide = compose_preview(np.zeros((400, 1600, 3), np.uint8), src, "x", side_by_side=True, max_width=1600)
+    assert wide.shape == (200, 1600, 3)
+
+
+def test_display_needs_a_screen(monkeypatch):
+    from vsr.io.live_sinks import display_problem
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "DISPLAY and WAYLAND_DISPLAY are unset" in display_problem()
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert "this OpenCV has none" in display_problem()  # this venv has opencv-python-headless
+
+
+def test_opencv_fallback_reports_a_missing_camera():
+    from vsr.io.capture import CaptureSettings, OpenCVSource
+
+    with pytest.raises(VSRError, match="webcam:97: no such camera, or it is busy"):
+        OpenCVSource.open(97, CaptureSettings("webcam:97"), "webcam:97")
+
+
 def test_bicubic_at_small_size_drops_nothing_and_recording_follows_capture_times(tmp_path):
     clip = make_clip(tmp_path / "cam.mp4", 64, 36, 30, 2.0)
     rec = tmp_path / "rec.mp4"

@@ -231,6 +231,27 @@ def display_problem() -> str | None:
     return None
 
 
+def compose_preview(upscaled: np.ndarray, source: np.ndarray, text: str, side_by_side: bool = False,
+                    max_width: int = 1920) -> np.ndarray:
+    """The BGR picture the preview shows: [bicubic | model] when side by side, the figures drawn on top."""
+    import cv2
+
+    img = upscaled
+    if side_by_side:
+        h, w = upscaled.shape[:2]
+        img = np.hstack([cv2.resize(source, (w, h), interpolation=cv2.INTER_CUBIC), upscaled])
+    if img.shape[1] > max_width:
+        f = max_width / img.shape[1]
+        img = cv2.resize(img, (max_width, round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    bgr = np.ascontiguousarray(img[..., ::-1])
+    for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined so it reads on any picture
+        cv2.putText(bgr, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, thick, cv2.LINE_AA)
+    if side_by_side:
+        cv2.putText(bgr, "bicubic | model", (8, bgr.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return bgr
+
+
 class PreviewWindow:
     """An OpenCV window with the upscaled picture (optionally beside a bicubic upscale) and the live figures."""
 
@@ -249,20 +270,7 @@ class PreviewWindow:
     def show(self, upscaled: np.ndarray, source: np.ndarray, text: str) -> bool:
         """Draw one frame; returns False when the user asked to quit (q, Esc, or closed the window)."""
         cv2 = self.cv2
-        img = upscaled
-        if self.side_by_side:
-            h, w = upscaled.shape[:2]
-            img = np.hstack([cv2.resize(source, (w, h), interpolation=cv2.INTER_CUBIC), upscaled])
-        if img.shape[1] > self.max_width:
-            f = self.max_width / img.shape[1]
-            img = cv2.resize(img, (self.max_width, round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-        bgr = np.ascontiguousarray(img[..., ::-1])
-        for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined so it reads on any picture
-            cv2.putText(bgr, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, thick, cv2.LINE_AA)
-        if self.side_by_side:
-            cv2.putText(bgr, "bicubic | model", (8, bgr.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.imshow(self.title, bgr)
+        cv2.imshow(self.title, compose_preview(upscaled, source, text, self.side_by_side, self.max_width))
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), ord("Q"), 27):
             return False
