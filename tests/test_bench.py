@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.bench import BenchConfig, per_pixel_scaling
 from pipelines.config import load_config
+from vsr.engine.perf import MALLOC_TUNABLES
 
 from .conftest import SHARED, run_cli
 
@@ -45,6 +46,9 @@ def test_bench_tiny_configuration_end_to_end(tmp_path):
     _check_model_part(row["plain_model"], 2)
     assert row["model_only"]["plain"] is False and row["plain_model"]["plain"] is True
     assert "NCHW" in row["plain_model"]["engine"] and row["plain_model"]["precision"] == "fp32"
+    # the optimised child ran with the malloc setting, the plain baseline without it
+    assert MALLOC_TUNABLES in row["model_only"]["malloc_tunables"]
+    assert MALLOC_TUNABLES not in (row["plain_model"]["malloc_tunables"] or "")
     # the stored figures are the parts' own; the ratios are computed from them
     assert row["model_only_fps"] == row["model_only"]["fps_median"]
     assert row["plain_model_fps"] == row["plain_model"]["fps_median"]
