@@ -180,27 +180,38 @@ def test_changed_settings_or_input_invalidate_old_work(clip, tmp_path: Path) -> 
     assert any("input small.mp4 changed" in n for n in notices.items), notices.items
 
 
-def test_folder_of_inputs_to_output_folder(tmp_path: Path) -> None:
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The command line in this process (a subprocess would spend seconds importing torch)."""
+    from pipelines.cli import main
+
+    rc = main(["upscale", *args])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def test_folder_of_inputs_to_output_folder(tmp_path: Path, capsys) -> None:
     folder, out_dir = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     out_dir.mkdir()
     for name, frames in (("a.mp4", 20), ("b.mkv", 30)):
         make_clip(folder / name, frames=frames, rate=10, options={"preset": "ultrafast", "g": "5"})
-    r = run_cli("upscale", str(folder), "-o", str(out_dir), "--segments", "2", *BICUBIC, "--no-progress")
-    assert r.returncode == 0, r.stderr
-    assert "2 inputs" in r.stdout and "segments: 4" in r.stdout
+    rc, out, err = _cli(capsys, str(folder), "-o", str(out_dir), "--segments", "2", *BICUBIC, "--no-progress")
+    assert rc == 0, err
+    assert "2 inputs" in out and "segments: 4" in out
     assert decode_info(out_dir / "a.mp4")["times"] == decode_info(folder / "a.mp4")["times"]
     assert decode_info(out_dir / "b.mkv")["times"] == decode_info(folder / "b.mkv")["times"]
     assert decode_info(out_dir / "b.mkv")["size"] == (128, 72)
     assert not list(out_dir.glob(".*"))
 
 
-def test_bad_segment_usage_is_one_line_error(clip, tmp_path: Path) -> None:
+def test_bad_segment_usage_is_one_line_error(clip, tmp_path: Path, capsys) -> None:
     src = clip["src"]
-    r = run_cli("upscale", str(src), "-o", str(tmp_path / "o.mp4"), "--segments", "0", *BICUBIC)
-    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: --segments 0")
-    r = run_cli("upscale", str(src), str(src), "-o", str(tmp_path / "o.mp4"), *BICUBIC)
-    assert r.returncode == 2 and "must be an existing folder" in r.stderr
+    rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--segments", "0", *BICUBIC)
+    assert rc == 2 and err.strip().splitlines() == ["error: --segments 0: expected auto or a positive number"]
+    rc, _, err = _cli(capsys, str(src), str(src), "-o", str(tmp_path / "o.mp4"), *BICUBIC)
+    assert rc == 2 and "must be an existing folder" in err
+    rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--segments", "2", "--frames", "5", *BICUBIC)
+    assert rc == 2 and "--frames" in err
     assert not list(tmp_path.iterdir())
 
 
