@@ -235,6 +235,16 @@ def test_source_changing_size_mid_stream_keeps_the_output_size(tmp_path):
     assert size == (128, 72) and len(times) == result.report.processed > 30
 
 
+def test_timestamp_jump_in_a_paced_source_does_not_stall_capture(tmp_path):
+    # 100 s jump half-way (a restarted stream): pacing restarts instead of waiting 100 s for the next frame.
+    clip = media_factory.make_clip(tmp_path / "jump.mkv", 64, 36, rate=30,
+                                   pts=list(range(30)) + list(range(3000, 3030)))
+    t0 = time.monotonic()
+    result, _ = live(tmp_path, source=str(clip), model="bicubic", scale=2, duration_s=20)
+    assert result.report.stop_reason == "source ended" and result.report.captured == 60
+    assert time.monotonic() - t0 < 10
+
+
 def test_network_source_that_stops_sending_is_an_error_with_the_recording_kept(tmp_path):
     port = free_udp_port()
     rec = tmp_path / "rec.mp4"

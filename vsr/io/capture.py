@@ -32,6 +32,7 @@ from vsr.errors import VSRError
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, describe_frame, is_hd, to_rgb
 from vsr.io.live_slot import LatestSlot
 
+MAX_PTS_STEP_S = 5.0  # a larger step between two frames' timestamps is a discontinuity, not a pause
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp", "http", "https")
 
 
@@ -103,7 +104,9 @@ class PyAVSource(LiveSource):
         self.container = container
         self.info = info
         self.video = container.streams.video[0]
-        self.video.thread_type = "AUTO"
+        # Slice threads, not frame threads: frame threading holds back one frame per thread, latency that the
+        # capture timestamps (taken after decoding) would not even show.
+        self.video.thread_type = "SLICE"
         self.audio = info.audio_stream if want_audio else None
         self._colour: ColourDescription | None = None
 
@@ -153,7 +156,11 @@ def _open_pyav(url: str, fmt: str | None, options: dict[str, str], timeout: tupl
     audio = container.streams.audio[0] if settings.audio and container.streams.audio else None
     info = SourceInfo(kind, label, width, height, float(rate) if rate else None, paced, backend, audio)
     if kind == "camera":  # other sources deliver what they carry; a capture size means nothing to them
-        _check_requested(info, settings)
+        try:
+            _check_requested(info, settings)
+        except VSRError:
+            container.close()
+            raise
     return PyAVSource(container, info, settings.audio)
 
 
@@ -365,6 +372,7 @@ class CaptureStage:
     def run(self) -> None:
         paced = self.source.info.paced
         pace_origin: tuple[float, float] | None = None  # (monotonic, pts) of the first frame
+        last_pts = 0.0
         index = 0
         try:
             for item in self.source.items():
@@ -376,8 +384,11 @@ class CaptureStage:
                         self.stats.audio_packets += 1
                     continue
                 if paced and item.pts_s is not None:
-                    if pace_origin is None:
+                    if pace_origin is None or not -0.5 < item.pts_s - last_pts < MAX_PTS_STEP_S:
+                        # First frame, or a timestamp discontinuity (stream restart, wrap): pace from here on
+                        # instead of sleeping for the jump or bursting through a step back.
                         pace_origin = (time.monotonic(), item.pts_s)
+                    last_pts = item.pts_s
                     due = pace_origin[0] + (item.pts_s - pace_origin[1])
                     # Wait in short steps so that stop() is honoured even on a slow source.
                     while not self._stop.is_set() and (delay := due - time.monotonic()) > 0:
