@@ -103,7 +103,12 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             measurements.append(Measurement(spec, None, None, why))
             log(f"  {spec}: skipped ({why})")
             continue
-        loaded = load_candidate(spec, scale)
+        try:
+            loaded = load_candidate(spec, scale)
+        except VSRError as exc:  # e.g. a checkpoint of another scale: skip it, the others may do
+            measurements.append(Measurement(spec, None, None, str(exc)))
+            log(f"  {spec}: skipped ({exc})")
+            continue
         engine = Engine(loaded.module, loaded.scale, engine_config)
         fps, n = measure_fps(engine, width, height, seconds, need)
         ms = 1000.0 / fps
