@@ -278,7 +278,7 @@ def test_ctrl_c_stops_cleanly_with_a_playable_recording(tmp_path):
     report = tmp_path / "report.json"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "run_pipeline.py"), "live", "--source", "lavfi:testsrc2=size=64x36:rate=30",
-         "--model", "bicubic", "--scale", "2", "-o", str(rec), "--report", str(report)],
+         "--model", "bicubic", "--scale", "2", "--threads", "1", "-o", str(rec), "--report", str(report)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Wait for the first status line: by then frames are being recorded.
     deadline = time.monotonic() + 60
@@ -293,13 +293,13 @@ def test_ctrl_c_stops_cleanly_with_a_playable_recording(tmp_path):
     assert out.splitlines()[0] == "stopped by Ctrl-C"
     data = json.loads(report.read_text())
     times, size = decode_all(rec)
-    assert size == (128, 72) and len(times) == data["processed"] > 20
+    assert size == (128, 72) and len(times) == data["processed"] > 10
 
 
 def test_lavfi_source_through_the_cli(tmp_path):
     report = tmp_path / "r.json"
     p = run_cli("live", "--source", "lavfi:testsrc2=size=64x36:rate=25", "--model", "bicubic", "--scale", "2",
-                "--duration", "1.5", "--report", str(report))
+                "--duration", "1.5", "--threads", "1", "--report", str(report))
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0] == "duration 1.5 s reached"
     data = json.loads(report.read_text())
