@@ -276,6 +276,7 @@ class SegmentResult:
     worker: str
     notices: list[str]
     data: bytes | None = None  # the file, when the job had no shared destination
+    attempt: int = 1  # > 1: an earlier worker died on this segment and the engine retried it
 
 
 def worker_name() -> str:

@@ -46,24 +46,27 @@ class _Progress:
         self.frames: dict[str, int] = {}
         self.starts: dict[str, int] = {}
 
-    def start(self, key: str) -> None:
+    def start(self, key: str) -> int:
         self.starts[key] = self.starts.get(key, 0) + 1
         self.frames[key] = 0
+        return self.starts[key]
 
     def update(self, key: str, frames: int) -> None:
         self.frames[key] = frames
 
-    def snapshot(self) -> tuple[int, int]:
-        return sum(self.frames.values()), sum(max(0, n - 1) for n in self.starts.values())
+    def total(self) -> int:
+        return sum(self.frames.values())
 
 
 def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
     """The body of a Ray task: load the model, run the segment, report frames as they are written."""
+    import ray
+
     from pipelines.file import build_engine
     from pipelines.segments import run_segment, worker_name
 
     key = f"{job.job}:{job.segment.index}"
-    progress.start.remote(key)
+    attempt = ray.get(progress.start.remote(key))  # waited for: a worker killed after this counts as a retry
     running = None
     if job.dest is not None:
         # Which worker holds which segment: for people watching a cluster (and for the worker-kill test).
@@ -79,6 +82,7 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
             progress.update.remote(key, n)
 
     result = run_segment(job, engine, scale, labels, on_frames)
+    result.attempt = attempt
     progress.update.remote(key, result.frames)
     if running is not None:
         running.unlink(missing_ok=True)
@@ -137,9 +141,10 @@ class RayEngine:
                 ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.25)
                 for ref in ready:
                     job = refs.pop(ref)
-                    record(self._result(ref, job))
-                frames, retried = ray.get(progress.snapshot.remote())
-                bar.update(initial + frames - bar.n)
+                    result = self._result(ref, job)
+                    retried += result.attempt - 1
+                    record(result)
+                bar.update(initial + ray.get(progress.total.remote()) - bar.n)
         except BaseException:
             for ref in refs:  # Ctrl-C or a failed segment: stop the others too
                 ray.cancel(ref, force=True)
