@@ -46,6 +46,7 @@ class LiveReport:
     source: str
     source_kind: str
     backend: str
+    batch: int
     source_size: list[int]
     output_size: list[int]
     model: str
@@ -213,6 +214,31 @@ class _Sinks:
         return saved
 
 
+@torch.inference_mode()
+def _choose_batch(cfg: LiveConfig, engine: Engine, info, log: Callable[[str], None]) -> int:
+    """Batch size 1 unless a larger batch still meets --max-latency-ms.
+
+    With a batch of N the slot holds the newest N frames; when the model is behind, the oldest of them has
+    waited about N frame intervals, then the whole batch's inference. That sum must fit the bound.
+    """
+    n = max(1, cfg.batch)
+    if n == 1:
+        return 1
+    x = torch.zeros(n, 3, info.height, info.width)
+    engine(x)  # warm-up at this shape
+    t0 = time.perf_counter()
+    engine(x)
+    batch_ms = (time.perf_counter() - t0) * 1000.0
+    interval_ms = 1000.0 / (info.fps or 30.0)
+    predicted = batch_ms + n * interval_ms
+    if predicted > cfg.max_latency_ms:
+        log(f"batch {n} would make latency about {predicted:.0f} ms ({batch_ms:.0f} ms per batch + {n} frame "
+            f"intervals), over --max-latency-ms {cfg.max_latency_ms:g}: using batch 1")
+        return 1
+    log(f"batch {n}: about {predicted:.0f} ms latency when behind, within --max-latency-ms {cfg.max_latency_ms:g}")
+    return n
+
+
 def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_stream=None) -> LiveResult:
     """Run until --duration, q, Ctrl-C, or the source ends; outputs are finalised in every case."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -245,7 +271,8 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
         out_w, out_h = info.width * loaded.scale, info.height * loaded.scale
         log(f"model: {loaded.describe()} on {engine.device} {engine.precision}; output {out_w}x{out_h}")
 
-        slot: LatestSlot[CapturedFrame] = LatestSlot(1)
+        batch = _choose_batch(cfg, engine, info, log)
+        slot: LatestSlot[CapturedFrame] = LatestSlot(batch)
         audio_q: queue.Queue = queue.Queue()
         capture = CaptureStage(source, slot, audio_q if info.audio_stream is not None else None,
                                cfg.read_timeout_s)
@@ -268,7 +295,8 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
     lat = stats.latencies_ms
     p95 = _percentile(lat, 95)
     report = LiveReport(
-        source=cfg.source, source_kind=info.kind, backend=info.backend, source_size=[info.width, info.height],
+        source=cfg.source, source_kind=info.kind, backend=info.backend, batch=batch,
+        source_size=[info.width, info.height],
         output_size=[out_w, out_h], model=loaded.name, device=str(engine.device), precision=engine.precision,
         stop_reason=loop["reason"], error=loop["error"], wall_s=round(wall, 3),
         captured=captured, processed=processed, dropped=slot.dropped + stats.stale,
@@ -314,8 +342,8 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                 _status(stats, capture, slot, now, cfg, status_stream, tty)
                 next_status = now + cfg.status_interval_s
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - now))
-            frame = slot.get(timeout=wait)
-            if frame is None:
+            waiting = slot.get_all(timeout=wait)
+            if not waiting:
                 if slot.closed:
                     if capture.error:
                         reason, error = capture.error, True
@@ -324,40 +352,50 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                     break
                 continue
             taken = time.monotonic()
-            age_ms = (taken - frame.capture_t) * 1000.0
-            if age_ms > cfg.max_latency_ms:
-                stats.stale += 1  # already too old to be worth showing: wait for a fresher one
+            batch: list[tuple[CapturedFrame, np.ndarray, float]] = []
+            for frame in waiting:
+                age_ms = (taken - frame.capture_t) * 1000.0
+                if age_ms > cfg.max_latency_ms:
+                    stats.stale += 1  # already too old to be worth showing: wait for a fresher one
+                    continue
+                rgb = frame.rgb
+                if rgb.shape[:2] != (info.height, info.width):
+                    # Streams may change resolution mid-way; outputs are fixed-size, so keep to the first size.
+                    if not resized_note:
+                        log(f"note: the source changed size to {rgb.shape[1]}x{rgb.shape[0]}; resizing to "
+                            f"{info.width}x{info.height}")
+                        resized_note = True
+                    rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
+                batch.append((frame, rgb, age_ms))
+            if not batch:
                 continue
-            rgb = frame.rgb
-            if rgb.shape[:2] != (info.height, info.width):
-                # Streams may change resolution mid-way; outputs are fixed-size, so keep to the first size.
-                if not resized_note:
-                    log(f"note: the source changed size to {rgb.shape[1]}x{rgb.shape[0]}; resizing to "
-                        f"{info.width}x{info.height}")
-                    resized_note = True
-                rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
-            out = _to_rgb8(engine(_to_tensor(rgb)))
+            y = engine(torch.cat([_to_tensor(rgb) for _, rgb, _ in batch]))
+            outs = [_to_rgb8(y[i:i + 1]) for i in range(len(batch))]
             ready = time.monotonic()
-            latency_ms = (ready - frame.capture_t) * 1000.0
-            stats.latencies_ms.append(latency_ms)
-            stats.inference_ms.append((ready - taken) * 1000.0)
-            stats.processed_times.append(ready)
-            t_rec = frame.capture_t - capture.stats.start_t
-            frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2), round(age_ms, 2),
-                                         round((ready - taken) * 1000.0, 2)))
+            inference_ms = (ready - taken) * 1000.0
             if not sinks.opened:
                 # Opened on the first frame: the colour description is known once a frame was decoded.
                 sinks.open(cfg, info, *out_size, _output_colour(info), log)
                 for w in sinks.writers:
                     w.set_audio_origin(capture.stats.first_pts_s)
             _drain_audio(audio_q, sinks.writers)
-            for w in sinks.writers:
-                w.write(out, t_rec)
-            if sinks.window is not None:
-                text = _status_text(stats, capture, slot, time.monotonic(), cfg)
-                if not sinks.window.show(out, rgb, text):
-                    reason = "quit from the preview window"
-                    break
+            quit_asked = False
+            for (frame, rgb, age_ms), out in zip(batch, outs, strict=True):
+                latency_ms = (ready - frame.capture_t) * 1000.0
+                stats.latencies_ms.append(latency_ms)
+                stats.inference_ms.append(inference_ms)
+                stats.processed_times.append(ready)
+                t_rec = frame.capture_t - capture.stats.start_t
+                frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2), round(age_ms, 2),
+                                             round(inference_ms, 2)))
+                for w in sinks.writers:
+                    w.write(out, t_rec)
+                if sinks.window is not None and not quit_asked:
+                    text = _status_text(stats, capture, slot, time.monotonic(), cfg)
+                    quit_asked = not sinks.window.show(out, rgb, text)
+            if quit_asked:
+                reason = "quit from the preview window"
+                break
     finally:
         if tty:
             print(file=status_stream)

@@ -26,6 +26,7 @@ class LiveConfig:
     selection_seconds: float = 1.5
     selection_headroom: float = 1.15
     max_latency_ms: float = 1000.0
+    batch: int = 1  # frames per model call; kept only if the predicted latency fits max_latency_ms
     display: bool = False
     side_by_side: bool = False
     outputs: list[str] = field(default_factory=list)  # recording files and stream URLs

@@ -108,6 +108,34 @@ def test_opencv_fallback_reports_a_missing_camera():
         OpenCVSource.open(97, CaptureSettings("webcam:97"), "webcam:97")
 
 
+def test_slot_of_depth_n_hands_over_the_newest_n():
+    slot: LatestSlot[int] = LatestSlot(3)
+    for i in range(5):
+        slot.put(i)
+    assert slot.get_all(timeout=0) == [2, 3, 4] and slot.dropped == 2
+    assert slot.get_all(timeout=0.01) == []
+
+
+@pytest.mark.skipif(not NTIRE23.is_file(), reason="shared NTIRE 2023 checkpoint missing")
+def test_batches_only_when_the_latency_bound_allows(tmp_path):
+    clip = make_clip(tmp_path / "cam.mp4", 128, 72, 30, 1.5)
+    rec = tmp_path / "rec.mp4"
+    # A generous bound: batches of 3 frames, which reach the recording in capture order.
+    result, logs = live(tmp_path, source=str(clip), weights=str(NTIRE23), batch=3, max_latency_ms=20000,
+                        outputs=[str(rec)])
+    r = result.report
+    assert r.batch == 3 and any(line.startswith("batch 3: about") for line in logs)
+    times, _ = decode_all(rec)
+    assert len(times) == r.processed and times == sorted(times)
+    assert [f.capture_s for f in result.frames] == sorted(f.capture_s for f in result.frames)
+    # Frames that were processed together share one inference time and one ready time.
+    shared = [f for f in result.frames if sum(g.inference_ms == f.inference_ms for g in result.frames) > 1]
+    assert shared
+    # A bound three frame intervals cannot meet: back to batch 1, and the log says why.
+    result, logs = live(tmp_path, source=str(clip), model="bicubic", scale=2, batch=3, max_latency_ms=60)
+    assert result.report.batch == 1 and any("using batch 1" in line for line in logs)
+
+
 def test_bicubic_at_small_size_drops_nothing_and_recording_follows_capture_times(tmp_path):
     clip = make_clip(tmp_path / "cam.mp4", 64, 36, 30, 2.0)
     rec = tmp_path / "rec.mp4"

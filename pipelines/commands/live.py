@@ -14,7 +14,7 @@ _OVERRIDES = {
     "candidates": "candidates", "max_latency_ms": "max_latency_ms", "display": "display",
     "side_by_side": "side_by_side", "outputs": "outputs", "overwrite": "overwrite", "codec": "codec",
     "preset": "preset", "crf": "crf", "duration": "duration_s", "report": "report", "audio": "audio",
-    "threads": "threads", "capture_format": "capture_format",
+    "threads": "threads", "capture_format": "capture_format", "batch": "batch",
 }
 
 
@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated models or checkpoint paths for --target-fps, best quality first")
     p.add_argument("--max-latency-ms", type=float,
                    help="frames older than this when the model is free are dropped (default 1000)")
+    p.add_argument("--batch", type=int, help="frames per model call when behind (default 1); used only if the "
+                                             "predicted latency stays within --max-latency-ms")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--realtime", action="store_true", default=None,
                    help="pace a network source by its timestamps (files and lavfi always are)")

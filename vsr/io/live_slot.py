@@ -45,6 +45,15 @@ class LatestSlot(Generic[T]):
                 return None
             return self._items.popleft() if self._items else None
 
+    def get_all(self, timeout: float | None = None) -> list[T]:
+        """Everything waiting (oldest first, at most `depth`); [] on timeout or once closed and empty."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items or self._closed, timeout=timeout):
+                return []
+            items = list(self._items)
+            self._items.clear()
+            return items
+
     def close(self) -> None:
         """No more items will come; a waiting `get` returns what is left, then None."""
         with self._cond:
