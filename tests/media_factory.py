@@ -202,7 +202,8 @@ def decode_info(path: str | Path) -> dict:
             "rotation": int(first.rotation or 0),
             "metadata": dict(c.metadata),
             "video_metadata": dict(v.metadata),
-            "streams": [(s.type, s.codec_context.codec.canonical_name, dict(s.metadata)) for s in c.streams],
+            "streams": [(s.type, s.codec_context.codec.canonical_name if s.codec_context else "none", dict(s.metadata))
+                        for s in c.streams],
             "duration": float(c.duration / av.time_base) if c.duration else None,
         }
 

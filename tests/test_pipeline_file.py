@@ -243,3 +243,24 @@ def test_truncated_file_processes_what_is_there(tmp_path: Path) -> None:
     out = tmp_path / "cut_out.mp4"
     report = upscale(cut, out)
     assert decode_info(out)["frames"] == report["frames"] >= decodable
+
+
+def test_attachments_kept_in_mkv_dropped_with_notice_in_mp4(tmp_path: Path) -> None:
+    import av
+
+    plain = make_clip(tmp_path / "plain.mkv", frames=3)
+    src = tmp_path / "att.mkv"
+    with av.open(str(plain)) as i, av.open(str(src), "w") as o:
+        vs = o.add_stream_from_template(i.streams.video[0])
+        o.add_attachment("font.ttf", "application/x-truetype-font", b"not really a font" * 4)
+        for packet in i.demux(i.streams.video[0]):
+            if packet.size:
+                packet.stream = vs
+                o.mux(packet)
+    out = tmp_path / "att_out.mkv"
+    assert upscale(src, out)["notices"] == []
+    with av.open(str(out)) as c:
+        att = c.streams[1]
+        assert att.type == "attachment" and att.name == "font.ttf" and bytes(att.data) == b"not really a font" * 4
+    report = upscale(src, tmp_path / "att_out.mp4")
+    assert report["notices"] == ["stream 1 (attachment, none): dropped: mp4 cannot hold attachments"]
