@@ -335,7 +335,11 @@ def upscale_file(
     out_w, out_h = info.width * scale, info.height * scale
     atomic = AtomicOutput(out)
     stop_event = threading.Event()
-    sink = VideoSink(atomic.temp, info, out_w, out_h, encode or EncodeSettings(), notices, video_only=video_only)
+    try:
+        sink = VideoSink(atomic.temp, info, out_w, out_h, encode or EncodeSettings(), notices, video_only=video_only)
+    except BaseException:  # the muxer may have created the file before failing (or Ctrl-C)
+        atomic.discard()
+        raise
     committed = False
     owner: StagePipeline | None = None
     try:
