@@ -27,7 +27,7 @@ from pipelines.file import Notices, UpscaleConfig
 from pipelines.segments import SegmentJob, SegmentResult
 from vsr.errors import VSRError
 
-INSTALL_HINT = "--engine ray needs Ray: pip install 'vsr-safmn[ray]' (or pip install ray)"
+INSTALL_HINT = "--engine ray needs Ray: pip install '.[ray]' in the project folder (or pip install ray)"
 _PROGRESS_EVERY_S = 0.5
 
 
