@@ -165,12 +165,16 @@ def test_shared_mkv_with_srt_subtitles(tmp_path: Path) -> None:
     assert copied and copied == stream_packets(src, 1)[: len(copied)]
     assert stream_packets(out, 2) == stream_packets(src, 2) == [b"This is the first subtitle."]
     assert report["notices"] == []
-    # MP4 cannot hold SubRip: the subtitles are dropped and the user is told why; AC-3 is copied.
+    # MP4 cannot hold SubRip: the cues are converted to mov_text and the user is told; AC-3 is copied.
     out_mp4 = tmp_path / "srt.mp4"
     report = upscale(src, out_mp4, scale=1, frames=5)
-    assert any("subrip" in n and "mp4" in n for n in report["notices"])
-    assert [s[0] for s in decode_info(out_mp4)["streams"]] == ["video", "audio"]
-    assert decode_info(out_mp4)["frames"] == 5
+    assert report["notices"] == ["stream 2 (subtitle, subrip): mp4 cannot hold subrip; converted to mov_text "
+                                 "(text and timing kept, styling not)"]
+    info = decode_info(out_mp4)
+    assert [s[:2] for s in info["streams"]] == [("video", "h264"), ("audio", "ac3"), ("subtitle", "mov_text")]
+    assert info["streams"][2][2]["language"] == "eng" and info["streams"][2][2]["name"] == "Subs Label"
+    assert stream_packets(out_mp4, 2)[0] == b"\x00\x1bThis is the first subtitle."
+    assert info["frames"] == 5
     copied = stream_packets(out_mp4, 1)
     assert copied and copied == stream_packets(src, 1)[: len(copied)]
 
@@ -264,3 +268,21 @@ def test_attachments_kept_in_mkv_dropped_with_notice_in_mp4(tmp_path: Path) -> N
         assert att.type == "attachment" and att.name == "font.ttf" and bytes(att.data) == b"not really a font" * 4
     report = upscale(src, tmp_path / "att_out.mp4")
     assert report["notices"] == ["stream 1 (attachment, none): dropped: mp4 cannot hold attachments"]
+
+
+def test_text_subtitles_are_converted_between_containers(tmp_path: Path) -> None:
+    import av
+
+    cues = [(0, 300, "Hello <i>there</i>"), (400, 250, "World")]
+    src = make_clip(tmp_path / "subs.mp4", frames=20, subtitles=[SubtitleSpec(cues, {"language": "deu"})])
+    for ext, codec in ((".mkv", "subrip"), (".webm", "webvtt")):
+        out = tmp_path / f"subs{ext}"
+        report = upscale(src, out)
+        assert report["notices"] == [f"stream 1 (subtitle, mov_text): {out.suffix[1:].replace('mkv', 'matroska')} "
+                                     f"cannot hold mov_text; converted to {codec} (text and timing kept, styling not)"]
+        with av.open(str(out)) as c:
+            s = c.streams[1]
+            assert s.codec_context.codec.canonical_name == codec and s.metadata["language"] == "deu"
+            got = [(int(p.pts * p.time_base * 1000), int(p.duration * p.time_base * 1000), bytes(p).decode())
+                   for p in c.demux(s) if p.size]
+        assert got == cues

@@ -20,6 +20,7 @@ import numpy as np
 from vsr.errors import VSRError
 from vsr.io.colour import ColourDescription, from_rgb
 from vsr.io.source import SourceInfo
+from vsr.io.subtitles import TARGET_BY_FORMAT, TEXT_CODECS, cue_payload, cue_text
 
 Notify = Callable[[str], None]
 
@@ -126,6 +127,7 @@ class VideoSink:
         self.plans: list[StreamPlan] = []
         self._out_streams: dict[int, av.stream.Stream] = {}
         self._audio_encoders: dict[int, av.audio.stream.AudioStream] = {}
+        self._converted: dict[int, tuple[av.stream.Stream, str, str]] = {}  # text subtitles: (stream, from, to)
         self.width, self.height = width, height
         ext = path.suffix.lower()
         self.format_label, default_codec = FORMATS[ext]
@@ -272,6 +274,14 @@ class VideoSink:
             elif not fits and s.type == "audio":
                 plan.action = "encode"
                 plan.reason = f"{fmt} cannot hold {codec} audio; re-encoded as {self._audio_codec()}"
+            elif not fits and s.type == "subtitle" and codec in TEXT_CODECS and TARGET_BY_FORMAT.get(fmt) in supported:
+                target = TARGET_BY_FORMAT[fmt]
+                plan.action = "convert"
+                plan.reason = f"{fmt} cannot hold {codec}; converted to {target} (text and timing kept, styling not)"
+                out = self._container.add_mux_stream(target)
+                out.time_base = s.time_base
+                self._finish_stream(out, s)
+                self._converted[s.index] = (out, codec, target)
             elif not fits:
                 plan.action, plan.reason = "drop", f"{fmt} cannot hold {codec} {s.type} streams"
             if plan.action == "copy":
@@ -288,8 +298,8 @@ class VideoSink:
             if plan.action == "encode":
                 self._add_audio_encoder(s)
             if plan.action != "copy":
-                self.notify(f"stream {s.index} ({s.type}, {codec}): {'dropped' if plan.action == 'drop' else ''}"
-                            f"{': ' if plan.action == 'drop' else ''}{plan.reason}")
+                dropped = "dropped: " if plan.action == "drop" else ""
+                self.notify(f"stream {s.index} ({s.type}, {codec}): {dropped}{plan.reason}")
             self.plans.append(plan)
 
     def _finish_stream(self, out: av.stream.Stream, s: av.stream.Stream) -> None:
@@ -313,7 +323,8 @@ class VideoSink:
 
     @property
     def copy_streams(self) -> set[int]:
-        return set(self._out_streams)
+        """The input streams whose packets the sink wants as they are (copied, or text subtitles converted)."""
+        return set(self._out_streams) | set(self._converted)
 
     @property
     def encode_streams(self) -> set[int]:
@@ -340,11 +351,26 @@ class VideoSink:
         self.counters.frames += 1
 
     def write_packet(self, packet: av.Packet) -> None:
+        if packet.stream_index in self._converted:
+            self._write_cue(packet)
+            return
         out = self._out_streams.get(packet.stream_index)
         if out is None:
             return
         packet.stream = out
         self._container.mux(packet)
+        self.counters.packets += 1
+
+    def _write_cue(self, packet: av.Packet) -> None:
+        out, src_codec, dst_codec = self._converted[packet.stream_index]
+        text = cue_text(src_codec, bytes(packet))
+        if text is None:
+            return
+        cue = av.Packet(cue_payload(dst_codec, text))
+        cue.pts, cue.dts, cue.duration = packet.pts, packet.dts, packet.duration
+        cue.time_base = packet.time_base
+        cue.stream = out
+        self._container.mux(cue)
         self.counters.packets += 1
 
     def write_audio(self, stream_index: int, frame: av.AudioFrame) -> None:
