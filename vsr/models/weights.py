@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -14,6 +15,8 @@ from vsr.models.inspect import extract_state_dict
 from vsr.models.registry import ModelEntry
 
 CACHE_ENV = "VSR_CACHE_DIR"
+# A mirror (or a local server in tests): each official file is fetched by its file name from this base address.
+MIRROR_ENV = "VSR_WEIGHTS_URL"
 
 
 def cache_dir() -> Path:
@@ -40,6 +43,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def download_url(entry: ModelEntry) -> str | None:
+    """The official address of `entry`'s weights, or the same file name under $VSR_WEIGHTS_URL when set."""
+    mirror = os.environ.get(MIRROR_ENV)
+    if entry.url is None or not mirror:
+        return entry.url
+    return f"{mirror.rstrip('/')}/{entry.url.rsplit('/', 1)[-1]}"
+
+
 def fetch_weights(entry: ModelEntry, url: str | None = None, timeout_s: float = 30.0) -> Path:
     """Return the cached file for `entry`, downloading it first if needed.
 
@@ -47,22 +58,35 @@ def fetch_weights(entry: ModelEntry, url: str | None = None, timeout_s: float = 
     checksum (where known) and its contents (a loadable state dict) are verified, so an interrupted or bad
     download never leaves a file that later loads as a model.
     """
-    url = url or entry.url
+    url = url or download_url(entry)
     if url is None:
         raise VSRError(f"model {entry.name!r} has no weights to download")
     target = cached_path(entry)
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise VSRError(
+            f"cannot write to the weights cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} elsewhere"
+        ) from None
     tmp = Path(tmp_name)
     try:
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                expected = resp.headers.get("Content-Length")
+                received = 0
                 while block := resp.read(1 << 20):
                     out.write(block)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                    received += len(block)
+            if expected is not None and expected.isdigit() and received < int(expected):
+                raise http.client.IncompleteRead(b"", int(expected) - received)
+        # http.client.HTTPException covers a connection closed before Content-Length bytes (IncompleteRead).
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(exc, http.client.IncompleteRead):
+                reason = f"the connection closed after {received:,} of {expected} bytes"
             raise VSRError(
                 f"cannot download {entry.name} from {url} ({reason}); "
                 f"download it yourself and pass --weights PATH"
