@@ -250,6 +250,11 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
         raise VSRError(problem)
     for target in cfg.outputs:
         check_recording_target(target, cfg.overwrite)
+        if not is_stream_target(target) and Path(cfg.source).is_file() and \
+                Path(target).resolve() == Path(cfg.source).resolve():
+            raise VSRError(f"{target}: is the source; record to another file")
+    if cfg.report and not Path(cfg.report).resolve().parent.is_dir():
+        raise VSRError(f"--report {cfg.report}: folder {Path(cfg.report).parent} does not exist")
     if cfg.max_latency_ms <= 0:
         raise VSRError("--max-latency-ms must be positive")
     settings = CaptureSettings(cfg.source, cfg.realtime, _parse_size(cfg.capture_size), cfg.capture_fps,

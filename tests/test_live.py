@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -348,6 +349,23 @@ def test_bad_sources_are_one_line_errors(tmp_path, source, message):
     with pytest.raises(VSRError) as exc:
         live(tmp_path, source=source, model="bicubic", scale=2, open_timeout_s=2)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bad_outputs_are_refused_before_the_source_opens(tmp_path):
+    clip = make_clip(tmp_path / "cam.mp4", seconds=0.5)
+    before = clip.read_bytes()
+    cases = [
+        ({"outputs": [str(clip)], "overwrite": True}, "is the source"),
+        ({"outputs": [str(tmp_path / "rec.avi")]}, "unsupported recording extension '.avi'"),
+        ({"outputs": [str(tmp_path / "no" / "rec.mp4")]}, "does not exist"),
+        ({"outputs": [str(clip)]}, "already exists (add --overwrite"),
+        ({"outputs": ["gopher://x"]}, "unsupported output stream scheme"),
+        ({"report": str(tmp_path / "no" / "r.json")}, "folder"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(VSRError, match=re.escape(message)):
+            live(tmp_path, source=str(clip), model="bicubic", scale=2, **extra)
+    assert clip.read_bytes() == before
 
 
 def test_silent_udp_source_times_out(tmp_path):
