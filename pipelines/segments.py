@@ -27,7 +27,6 @@ import hashlib
 import heapq
 import json
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -524,8 +523,19 @@ def _prepare(src: Path, out: Path, work_dir: Path, info: SourceInfo, settings: d
 
 def _clean_partials(work_dir: Path) -> None:
     """Temporary files of a run that was killed (the lock says no run is active)."""
-    for p in work_dir.glob(".*.partial-*"):
+    for p in [*work_dir.glob(".*.partial-*"), *work_dir.glob("seg*.running")]:
         p.unlink(missing_ok=True)
+
+
+def _remove_work(work_dir: Path, manifest: Manifest) -> None:
+    """Only the files this work made (a --work-dir may hold other things), then the folder if that emptied it."""
+    _clean_partials(work_dir)
+    for seg in manifest.segments:
+        (work_dir / seg.file).unlink(missing_ok=True)
+    for name in (MANIFEST, f".{MANIFEST}.tmp", ".lock"):
+        (work_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        work_dir.rmdir()
 
 
 def output_for(src: Path, out_dir: Path) -> Path:
@@ -679,7 +689,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
     wall = time.perf_counter() - start
     if not opts.keep_work:
         for job in jobs:
-            shutil.rmtree(job.work_dir, ignore_errors=True)
+            _remove_work(job.work_dir, job.manifest)
     report = SegmentedReport(
         inputs=[str(j.src) for j in jobs], outputs=[str(j.out) for j in jobs], engine=opts.engine,
         segments=sum(len(j.manifest.segments) for j in jobs), reused=reused_segments, processed=processed,

@@ -96,6 +96,14 @@ def test_work_dir_removed_after_success_unless_kept(clip, tmp_path: Path) -> Non
     assert report.segments == 3 and decode_info(out)["frames"] == 30
     assert not default_work_dir(out).exists()
     assert clip["work"].is_dir()  # the module's run used keep_work
+    # A --work-dir that holds other files: only the run's own files go.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "notes.txt").write_text("mine")
+    out.unlink()
+    run_segmented([(src, out)], config(), SegmentOptions(segments="3", work_dir=scratch), progress=False,
+                  notices=Notices(echo=False))
+    assert [p.name for p in scratch.iterdir()] == ["notes.txt"]
 
 
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
