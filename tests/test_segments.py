@@ -25,6 +25,7 @@ from pipelines.segments import (
     scan_video_packets,
 )
 from vsr.errors import VSRError
+from vsr.io import TimeRange, VideoSource, probe
 
 from .conftest import ROOT, run_cli
 from .media_factory import decode_info, make_clip
@@ -75,6 +76,19 @@ def test_plan_cuts_at_keyframes_and_counts_every_frame(clip) -> None:
     # More segments than keyframes: as many as there are places to cut.
     assert len(plan_segments(scan, 50, decode_info(src)["time_base"], ".mp4")) == 20
     assert len(plan_segments(PacketScan([], []), 4, decode_info(src)["time_base"], ".mp4")) == 1
+
+
+def test_time_range_decodes_exactly_the_frames_in_range(clip) -> None:
+    """The file pipeline's TimeRange hook: from a keyframe (open GOP, B-frames) to just before the next cut."""
+    src = clip["src"]
+    info = probe(src)
+    scan = scan_video_packets(src, info.video_index)
+    (k1, d1), (k2, d2) = scan.keyframes[3], scan.keyframes[7]
+    for rng in (TimeRange(None, k1), TimeRange(k1, k2, d1), TimeRange(k2, None, d2), TimeRange(k1, k2)):
+        source = VideoSource(info, set(), set(), Notices(echo=False), time_range=rng)
+        got = [f.pts for f in source.items(lambda: False)]
+        want = [p for p in scan.pts if (rng.start is None or p >= rng.start) and (rng.end is None or p < rng.end)]
+        assert got == want
 
 
 def test_four_local_segments_equal_a_single_pass(clip) -> None:
