@@ -368,6 +368,20 @@ def test_bad_outputs_are_refused_before_the_source_opens(tmp_path):
     assert clip.read_bytes() == before
 
 
+def test_unreachable_output_stream_is_a_one_line_error_and_leaves_no_partial_file(tmp_path):
+    clip = make_clip(tmp_path / "cam.mp4", seconds=1.0)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = tmp_path / "rec.mp4"
+    # FFmpeg connects when the first packet goes out, so this surfaces at the first frame, not at start-up.
+    with pytest.raises(VSRError, match=rf"tcp://127.0.0.1:{port}: .*\(Connection refused\)$"):
+        live(tmp_path, source=str(clip), model="bicubic", scale=2, outputs=[str(rec), f"tcp://127.0.0.1:{port}"])
+    assert not list(tmp_path.glob(".*partial*"))
+    if rec.exists():  # what was recorded before the failure is kept, finalised
+        assert decode_all(rec)[1] == (128, 72)
+
+
 def test_silent_udp_source_times_out(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(VSRError, match="no response within 1 s"):

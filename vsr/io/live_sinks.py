@@ -149,7 +149,7 @@ class TimedWriter:
         pts = max(round(t / self.TIME_BASE), self._last_pts + 1)
         frame.pts, frame.time_base = pts, self.TIME_BASE
         self._last_pts = pts
-        self.container.mux(self.video.encode(frame))
+        self._mux(self.video.encode(frame))
         self.frames += 1
         self.last_t = t
 
@@ -175,7 +175,7 @@ class TimedWriter:
         dts = packet.dts - shift if packet.dts is not None else pts
         packet.pts, packet.dts = pts, min(dts, pts)
         packet.stream = self.audio
-        self.container.mux(packet)
+        self._mux(packet)
 
     def _encode_audio_frame(self, frame: av.AudioFrame) -> None:
         if frame.time is None:
@@ -190,7 +190,14 @@ class TimedWriter:
         except ValueError:  # a gap in the source's sound: PyAV's re-chunking wants contiguous timestamps
             frame.pts = None
             packets = self.audio.encode(frame)
-        self.container.mux(packets)
+        self._mux(packets)
+
+    def _mux(self, packets) -> None:
+        """Write, turning a failure (disk full, receiver gone) into a one-line error naming the output."""
+        try:
+            self.container.mux(packets)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VSRError(f"{self.target}: writing failed ({getattr(exc, 'strerror', None) or exc})") from None
 
     def close(self) -> str | None:
         """Flush the encoders and finish the file (renamed into place); returns the final path for files."""
