@@ -169,6 +169,10 @@ def settings_of(cfg: UpscaleConfig, model_source: str, scale: int, ext: str) -> 
     return settings
 
 
+def settings_hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -194,6 +198,10 @@ class Manifest:
     time_base: list[int]
     segments: list[Segment] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+    settings_hash: str = ""  # SHA-256 of `settings` (canonical JSON): tells two work directories apart at a glance
+
+    def __post_init__(self) -> None:
+        self.settings_hash = settings_hash(self.settings)
 
     def save(self, work_dir: Path) -> None:
         """Atomically: a crash while saving leaves the previous manifest."""
@@ -488,7 +496,7 @@ def _prepare(src: Path, out: Path, work_dir: Path, info: SourceInfo, settings: d
         why = None
         if old.fingerprint != fingerprint:
             why = f"the input {src.name} changed since that work was done"
-        elif old.settings != settings:
+        elif old.settings_hash != settings_hash(settings):
             why = "the settings changed (" + "; ".join(settings_changes(old.settings, settings)) + ")"
         if why:
             notices(f"{work_dir}: {why}; its segments are discarded and the work starts over")
