@@ -211,19 +211,37 @@ def _open_v4l2(device: str, settings: CaptureSettings, label: str | None = None)
                       settings, "camera", label, False, "PyAV v4l2")
 
 
+def _has_format(*names: str) -> bool:
+    return any(n in av.formats_available for n in names)
+
+
 def _open_webcam(index: int, settings: CaptureSettings) -> LiveSource:
-    """The platform's FFmpeg capture device, with OpenCV's VideoCapture when FFmpeg has no such device."""
+    """The platform's FFmpeg capture device, with OpenCV's VideoCapture where FFmpeg has none or fails.
+
+    A camera that is missing, busy or forbidden is reported as such: OpenCV could not do better there.
+    """
     label = f"webcam:{index}"
-    if sys.platform.startswith("linux"):
-        return _open_v4l2(f"/dev/video{index}", settings, f"{label} (/dev/video{index})")
-    if sys.platform == "darwin" and "avfoundation" in av.formats_available:
-        opts = _camera_options(settings)
-        opts.setdefault("framerate", "30")  # avfoundation refuses to open without a rate on many cameras
-        if "input_format" in opts:
-            opts["pixel_format"] = opts.pop("input_format")
-        return _open_pyav(f"{index}:none", "avfoundation", opts, None, settings, "camera", label, False,
-                          "PyAV avfoundation")
-    # Windows: dshow wants the device's name, not an index; OpenCV enumerates by index.
+    try:
+        if sys.platform.startswith("linux") and _has_format("v4l2", "video4linux2,v4l2"):
+            device = f"/dev/video{index}"
+            if not Path(device).exists():
+                raise VSRError(f"{label} ({device}): no such camera")
+            return _open_v4l2(device, settings, f"{label} ({device})")
+        if sys.platform == "darwin" and _has_format("avfoundation"):
+            opts = _camera_options(settings)
+            opts.setdefault("framerate", "30")  # avfoundation refuses to open without a rate on many cameras
+            if "input_format" in opts:
+                opts["pixel_format"] = opts.pop("input_format")
+            return _open_pyav(f"{index}:none", "avfoundation", opts, None, settings, "camera", label, False,
+                              "PyAV avfoundation")
+    except VSRError as exc:
+        if any(word in str(exc) for word in ("no such camera", "busy", "permission denied", "not supported")):
+            raise
+        try:
+            return OpenCVSource.open(index, settings, label)
+        except VSRError:
+            raise exc from None
+    # Windows (dshow wants the device's name, not an index; OpenCV enumerates by index), or no FFmpeg device.
     return OpenCVSource.open(index, settings, label)
 
 
