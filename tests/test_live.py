@@ -274,6 +274,31 @@ def test_timestamp_jump_in_a_paced_source_does_not_stall_capture(tmp_path):
     assert time.monotonic() - t0 < 10
 
 
+def test_http_source_paced_with_realtime(tmp_path):
+    import functools
+    import http.server
+
+    make_clip(tmp_path / "cam.mp4", 64, 36, 30, 1.5)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cam.mp4"
+        t0 = time.monotonic()
+        result, _ = live(tmp_path, source=url, model="bicubic", scale=2, realtime=True)
+        elapsed = time.monotonic() - t0
+    finally:
+        server.shutdown()
+        server.server_close()
+    r = result.report
+    assert r.source_kind == "network" and r.stop_reason == "source ended"
+    # Paced by its timestamps like a camera: every frame processed, and it took the clip's duration.
+    assert r.captured == r.processed == 45 and elapsed > 1.4
+    frames = result.frames
+    assert abs(frames[-1].capture_s - 44 / 30) < 0.15
+
+
 def test_network_source_that_stops_sending_is_an_error_with_the_recording_kept(tmp_path):
     port = free_udp_port()
     rec = tmp_path / "rec.mp4"
