@@ -111,3 +111,8 @@ def init_from(model: nn.Module, source: str) -> InitReport:
         raise VSRError(f"--init {source}: shares no layer with this model (is it a SAFMN of the same size?)")
     model.load_state_dict(take, strict=False)
     return report
+
+
+def export_ema(src: str | Path, dst: str | Path) -> None:
+    """Write the compact, shippable copy of a checkpoint: its EMA weights (else its params), fp32, under both keys."""
+    save_ema_only(dst, read_checkpoint(src))

@@ -150,6 +150,7 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
+        self.ema.updates = self.iteration
         torch.set_rng_state(state["torch_rng"])
         self.best = state.get("best")
         self.val_history = list(state.get("val_history") or [])
