@@ -1,9 +1,9 @@
-"""Live mode: capture -> latest-frame slot -> engine (batch 1) -> preview / recording / stream.
+"""Live mode: capture -> latest-frame slot -> engine -> preview / recording / stream.
 
 Threads: the capture stage reads the source on its own thread and never waits for anyone; the calling thread
 runs the model and the sinks (OpenCV windows must live on the main thread on some platforms). When the model is
-slower than the source, the slot keeps only the newest frame, so latency stays about one frame interval plus
-one inference instead of growing without bound.
+slower than the source, the slot keeps only the newest frame (the newest N with --batch N), so latency stays
+about one frame interval plus one inference instead of growing without bound.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,7 +61,7 @@ class LiveReport:
     dropped: int  # dropped_behind + dropped_stale
     dropped_behind: int  # displaced in the slot while the model was busy
     dropped_stale: int  # older than --max-latency-ms when the model got to them
-    unprocessed_at_stop: int  # captured but still waiting when the run stopped (0 or 1)
+    unprocessed_at_stop: int  # captured but still waiting when the run stopped (at most the batch size)
     captured_fps: float
     processed_fps: float
     latency_ms_p50: float | None
@@ -113,22 +114,23 @@ class StopFlag:
         self._old.clear()
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
+def _percentile(values, q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if len(values) else None
 
 
 class LiveStats:
     """Counters behind both the status line and the report."""
 
     def __init__(self) -> None:
-        self.latencies_ms: list[float] = []
-        self.inference_ms: list[float] = []
+        # Compact arrays: a day at 30 fps is 2.6 M values, 21 MB each as doubles.
+        self.latencies_ms = array("d")
+        self.inference_ms = array("d")
         self.processed_times: deque[float] = deque(maxlen=4096)
         self.stale = 0
 
     def recent_latencies(self, since: float) -> list[float]:
         n = sum(1 for t in self.processed_times if t >= since)
-        return self.latencies_ms[-n:] if n else []
+        return list(self.latencies_ms[-n:]) if n else []
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:
@@ -239,8 +241,13 @@ def _choose_batch(cfg: LiveConfig, engine: Engine, info, log: Callable[[str], No
     return n
 
 
-def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_stream=None) -> LiveResult:
-    """Run until --duration, q, Ctrl-C, or the source ends; outputs are finalised in every case."""
+def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_stream=None,
+             keep_frames: bool = True) -> LiveResult:
+    """Run until --duration, q, Ctrl-C, or the source ends; outputs are finalised in every case.
+
+    `keep_frames` keeps a record per processed frame in the result (for tests and analysis); the CLI, which may
+    run for days, keeps only the counters.
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     status_stream = status_stream or sys.stderr
     if not cfg.source:
@@ -283,7 +290,8 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
                                cfg.read_timeout_s)
         stop.install()
         capture.start()
-        loop = _loop(cfg, capture, slot, audio_q, engine, sinks, info, (out_w, out_h), log, status_stream, stop)
+        loop = _loop(cfg, capture, slot, audio_q, engine, sinks, info, (out_w, out_h), log, status_stream, stop,
+                     keep_frames)
     finally:
         torch.set_num_threads(threads_before)
         stop.restore()
@@ -296,7 +304,7 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
     stats: LiveStats = loop["stats"]
     wall = loop["wall"]
     captured = capture.stats.captured
-    processed = len(frames)
+    processed = len(stats.latencies_ms)
     lat = stats.latencies_ms
     p95 = _percentile(lat, 95)
     report = LiveReport(
@@ -325,7 +333,8 @@ def _output_colour(info) -> ColourDescription:
 
 
 @torch.inference_mode()  # also lets Engine clamp its fp32 output in place (an inference tensor)
-def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, log, status_stream, stop) -> dict:
+def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, log, status_stream, stop,
+          keep_frames: bool) -> dict:
     stats = LiveStats()
     frames: list[ProcessedFrame] = []
     t_start = time.monotonic()
@@ -391,8 +400,9 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                 stats.inference_ms.append(inference_ms)
                 stats.processed_times.append(ready)
                 t_rec = frame.capture_t - capture.stats.start_t
-                frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2), round(age_ms, 2),
-                                             round(inference_ms, 2)))
+                if keep_frames:
+                    frames.append(ProcessedFrame(frame.index, round(t_rec, 6), round(latency_ms, 2),
+                                                 round(age_ms, 2), round(inference_ms, 2)))
                 for w in sinks.writers:
                     w.write(out, t_rec)
                 if sinks.window is not None and not quit_asked:
@@ -424,7 +434,7 @@ def _status_text(stats: LiveStats, capture: CaptureStage, slot, now: float, cfg:
     window = 1.0
     cap_fps = capture.captured_since(now - window) / window
     proc_fps = sum(1 for t in stats.processed_times if t >= now - window) / window
-    recent = stats.recent_latencies(now - 2.0) or stats.latencies_ms[-30:]
+    recent = stats.recent_latencies(now - 2.0) or list(stats.latencies_ms[-30:])
     p50, p95 = _percentile(recent, 50), _percentile(recent, 95)
     lat = f"latency p50 {p50:.0f} ms p95 {p95:.0f} ms" if p50 is not None else "latency -"
     over = " (over --max-latency-ms)" if p95 is not None and p95 > cfg.max_latency_ms else ""

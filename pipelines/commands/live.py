@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise VSRError(problem)  # before the seconds that loading torch takes
     from pipelines.live import run_live, summary_lines, write_report
 
-    result = run_live(cfg)
+    result = run_live(cfg, keep_frames=False)
     report = result.report
     for line in summary_lines(report):
         print(line)
