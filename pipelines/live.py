@@ -357,6 +357,9 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                 next_status = now + cfg.status_interval_s
             wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - now))
             waiting = slot.get_all(timeout=wait)
+            if not waiting and sinks.window is not None and not sinks.window.poll():
+                reason = "quit from the preview window"
+                break
             if not waiting:
                 if slot.closed:
                     if capture.error:

@@ -278,6 +278,12 @@ class PreviewWindow:
         """Draw one frame; returns False when the user asked to quit (q, Esc, or closed the window)."""
         cv2 = self.cv2
         cv2.imshow(self.title, compose_preview(upscaled, source, text, self.side_by_side, self.max_width))
+        return self.poll()
+
+    def poll(self) -> bool:
+        """Handle window events (also between frames, so a slow model leaves the window responsive);
+        False when the user asked to quit."""
+        cv2 = self.cv2
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), ord("Q"), 27):
             return False
