@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.file import Notices
+from pipelines.file import Notices, run_upscale
 from pipelines.segments import (
     Manifest,
     PacketScan,
@@ -28,8 +28,9 @@ from vsr.errors import VSRError
 from vsr.io import TimeRange, VideoSource, probe
 
 from .conftest import ROOT, run_cli
-from .media_factory import decode_info, make_clip
+from .media_factory import AudioSpec, SubtitleSpec, decode_info, make_clip, stream_packets
 from .segment_helpers import (
+    X264_OPEN_GOP,
     assert_same_as_single_pass,
     config,
     make_segment_clip,
@@ -118,6 +119,23 @@ def test_work_dir_removed_after_success_unless_kept(clip, tmp_path: Path) -> Non
     run_segmented([(src, out)], config(), SegmentOptions(segments="3", work_dir=scratch), progress=False,
                   notices=Notices(echo=False))
     assert [p.name for p in scratch.iterdir()] == ["notes.txt"]
+
+
+def test_segments_keep_streams_metadata_rotation_and_colour_like_a_single_pass(tmp_path: Path) -> None:
+    """Two audio tracks, a subtitle track (converted mov_text -> SubRip for MKV), titles, rotation, BT.709."""
+    src = make_clip(tmp_path / "rich.mp4", frames=60, rate=10, rotation=90, metadata={"title": "T"},
+                    audio=[AudioSpec(layout="mono"), AudioSpec(layout="5.1", metadata={"language": "fra"})],
+                    subtitles=[SubtitleSpec([(0, 300, "Hello"), (2400, 300, "World")], {"language": "eng"})],
+                    options=X264_OPEN_GOP)
+    reference, out = tmp_path / "single.mkv", tmp_path / "segmented.mkv"
+    n1, n2 = Notices(echo=False), Notices(echo=False)
+    run_upscale(src, reference, config(), progress=False, notices=n1)
+    report = run_segmented([(src, out)], config(), SegmentOptions(segments="3"), progress=False, notices=n2)
+    assert report.segments == 3
+    assert decode_info(out) == decode_info(reference)
+    assert n2.items == n1.items  # the same notices (the subtitle conversion), once
+    for index in (1, 2, 3):
+        assert stream_packets(out, index) == stream_packets(reference, index)
 
 
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
