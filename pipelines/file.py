@@ -364,6 +364,8 @@ def upscale_file(
         start = time.perf_counter()
         try:
             owner.run(tick)
+            if encode_stage.finished and bar.total != bar.n:
+                bar.total = bar.n  # the header's frame count was an estimate (duration x rate): end at 100%
         finally:
             tick()
             bar.close()
