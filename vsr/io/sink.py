@@ -155,7 +155,8 @@ class VideoSink:
         sub = "444" if "444" in src else "422" if "422" in src else "420"
         wanted = self.settings.pix_fmt or (f"yuv{sub}p10le" if self.info.deep else f"yuv{sub}p")
         if supported and wanted not in supported:
-            fallback = next((f for f in (f"yuv420p{'10le' if self.info.deep else ''}", "yuv420p", "nv12", "p010le")
+            order = ("yuv420p10le", "p010le", "yuv420p", "nv12") if self.info.deep else ("yuv420p", "nv12")
+            fallback = next((f for f in order
                              if f in supported), supported[0])
             self.notify(f"{self.codec} cannot encode {wanted}; using {fallback}")
             wanted = fallback
