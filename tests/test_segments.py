@@ -138,6 +138,16 @@ def test_segments_keep_streams_metadata_rotation_and_colour_like_a_single_pass(t
         assert stream_packets(out, index) == stream_packets(reference, index)
 
 
+def test_reencoded_audio_matches_a_single_pass(tmp_path: Path) -> None:
+    """WebM cannot hold AAC: the join re-encodes it from the input as a single pass does, to the last packet."""
+    src = make_clip(tmp_path / "aac.mp4", frames=40, rate=10, audio=[AudioSpec()], options=X264_OPEN_GOP)
+    reference, out = tmp_path / "single.webm", tmp_path / "segmented.webm"
+    run_upscale(src, reference, config(), progress=False, notices=Notices(echo=False))
+    run_segmented([(src, out)], config(), SegmentOptions(segments="2"), progress=False, notices=Notices(echo=False))
+    assert decode_info(out) == decode_info(reference)
+    assert stream_packets(out, 1) == stream_packets(reference, 1)
+
+
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
     src, out = clip["src"], tmp_path / "resumed.mp4"
     work = default_work_dir(out)

@@ -386,9 +386,10 @@ class VideoSink:
             return
         self._closed = True
         try:
-            if flush and self._video_from is None:
-                for packet in self.video_stream.encode(None):
-                    self._container.mux(packet)
+            if flush:
+                if self._video_from is None:  # copied video has no encoder to drain
+                    for packet in self.video_stream.encode(None):
+                        self._container.mux(packet)
                 for out in self._audio_encoders.values():
                     for packet in out.encode(None):
                         self._container.mux(packet)
