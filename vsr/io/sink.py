@@ -143,7 +143,8 @@ class VideoSink:
                 self._container.start_encoding()
         except av.FFmpegError as exc:
             self._container.close()
-            raise VSRError(f"cannot write {self.format_label} with {self.codec}: {exc}") from None
+            hint = " (NVENC needs an NVIDIA GPU and driver; use libx264)" if self.codec.endswith("_nvenc") else ""
+            raise VSRError(f"cannot write {self.format_label} with {self.codec}{hint}: {exc}") from None
         except BaseException:
             self._container.close()
             raise
