@@ -332,7 +332,7 @@ def _output_colour(info) -> ColourDescription:
     return ColourDescription(BT709 if is_hd(info.width, info.height) else SMPTE170M, 2, 2, RANGE_LIMITED)
 
 
-@torch.inference_mode()  # also lets Engine clamp its fp32 output in place (an inference tensor)
+@torch.inference_mode()  # no autograd bookkeeping for anything in here
 def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, log, status_stream, stop,
           keep_frames: bool) -> dict:
     stats = LiveStats()

@@ -62,7 +62,7 @@ def load_candidate(spec: str, scale: int) -> LoadedModel:
     return resolve_model(spec, scale=scale)
 
 
-@torch.inference_mode()  # also lets Engine clamp its fp32 output in place (an inference tensor)
+@torch.inference_mode()  # no autograd bookkeeping for anything in here
 def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up_below: float) -> tuple[float, int]:
     """Frames per second of `engine` on one (1, 3, H, W) frame, after one warm-up; (fps, frames timed).
 
