@@ -328,6 +328,30 @@ def _packet_time(packet: av.Packet) -> Fraction:
     return Fraction(ts) * packet.time_base if ts is not None else Fraction(-(10**9))
 
 
+def _fill_dts(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """Decode timestamps for the packets that have none (one segment file, one time base).
+
+    Matroska and WebM store no decode timestamps: the demuxer derives them and leaves the first few of a stream with
+    B-frames empty. The muxer of the joined file needs increasing ones, so each gap takes the ticks just before the
+    next known one (for Matroska output their values are not even stored; MP4/MOV segments have them all).
+    """
+    pending: list[av.Packet] = []
+    last: int | None = None
+    for packet in packets:
+        if packet.dts is None:
+            pending.append(packet)
+            continue
+        for i, q in enumerate(pending):
+            q.dts = packet.dts - (len(pending) - i)
+        yield from pending
+        pending = []
+        last = packet.dts
+        yield packet
+    for i, q in enumerate(pending):  # none known after them: right after the last known one, or their own pts
+        q.dts = last + 1 + i if last is not None else q.pts
+        yield q
+
+
 def _segment_packets(work_dir: Path, segments: list[Segment], tb: Fraction) -> Iterator[av.Packet]:
     """The segments' video packets in order, checked: same codec parameters, and every frame in its range."""
     extradata: bytes | None = None
@@ -342,9 +366,7 @@ def _segment_packets(work_dir: Path, segments: list[Segment], tb: Fraction) -> I
                                "cannot join (remove the work directory and run again)")
             lo = None if seg.start is None else Fraction(seg.start) * tb
             hi = None if seg.end is None else Fraction(seg.end) * tb
-            for packet in c.demux(vs):
-                if packet.size == 0:
-                    continue
+            for packet in _fill_dts(p for p in c.demux(vs) if p.size):
                 if packet.pts is not None:
                     t = Fraction(packet.pts) * packet.time_base
                     if (lo is not None and t < lo) or (hi is not None and t >= hi):
@@ -397,6 +419,8 @@ def join_segments(src: Path, out: Path, info: SourceInfo, scale: int, cfg: Upsca
         sink.close(flush=True)
         atomic.commit()
         committed = True
+    except av.FFmpegError as exc:
+        raise VSRError(f"joining the segments into {out} failed: {exc}") from None
     finally:
         if not committed:
             sink.close(flush=False)

@@ -32,7 +32,9 @@ from .media_factory import AudioSpec, SubtitleSpec, decode_info, make_clip, stre
 from .segment_helpers import (
     X264_OPEN_GOP,
     assert_same_as_single_pass,
+    bar_positions,
     config,
+    expected_positions,
     make_segment_clip,
     single_pass,
     video_packets,
@@ -138,14 +140,18 @@ def test_segments_keep_streams_metadata_rotation_and_colour_like_a_single_pass(t
         assert stream_packets(out, index) == stream_packets(reference, index)
 
 
-def test_reencoded_audio_matches_a_single_pass(tmp_path: Path) -> None:
-    """WebM cannot hold AAC: the join re-encodes it from the input as a single pass does, to the last packet."""
+@pytest.mark.parametrize("ext,encode", [(".webm", {}), (".mkv", {"codec": "libx265"})])
+def test_other_containers_and_codecs_match_a_single_pass(tmp_path: Path, ext: str, encode: dict) -> None:
+    """WebM cannot hold AAC: the join re-encodes it from the input as a single pass does, to the last packet.
+    HEVC with B-frames in Matroska: segment files without stored decode timestamps still join."""
     src = make_clip(tmp_path / "aac.mp4", frames=40, rate=10, audio=[AudioSpec()], options=X264_OPEN_GOP)
-    reference, out = tmp_path / "single.webm", tmp_path / "segmented.webm"
-    run_upscale(src, reference, config(), progress=False, notices=Notices(echo=False))
-    run_segmented([(src, out)], config(), SegmentOptions(segments="2"), progress=False, notices=Notices(echo=False))
+    reference, out = tmp_path / f"single{ext}", tmp_path / f"segmented{ext}"
+    run_upscale(src, reference, config(**encode), progress=False, notices=Notices(echo=False))
+    run_segmented([(src, out)], config(**encode), SegmentOptions(segments="2"), progress=False,
+                  notices=Notices(echo=False))
     assert decode_info(out) == decode_info(reference)
     assert stream_packets(out, 1) == stream_packets(reference, 1)
+    assert bar_positions(out) == expected_positions(40)
 
 
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
