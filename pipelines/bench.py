@@ -387,7 +387,7 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
     from vsr.engine.runner import Engine, EngineConfig
 
     if plain:
-        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False)
+        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0)
     else:
         cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
                            tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),

@@ -53,6 +53,17 @@ def test_tiled_output_matches_untiled_within_40db(checkpoint):
     assert psnr_db(seams, full) < psnr_db(tiled, full)
 
 
+def test_large_frames_on_cpu_are_tiled_for_the_cache_within_40db():
+    img = cv2.cvtColor(cv2.imread(str(SHARED / "data" / "set5" / "baby.png")), cv2.COLOR_BGR2RGB)[100:400, 50:450]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255  # 400x300: more than two 224x224 windows
+    module, _ = load_model(SHARED / "weights" / "ntire2023_safmn_x4.pth")
+    default = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
+    whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile=0))
+    assert "tiles" in default.describe() and "tile" not in whole.describe()
+    assert default._cache_tiled(300, 400) and not default._cache_tiled(180, 320)
+    assert psnr_db(default(x), whole(x)) >= 40
+
+
 def test_tiles_batched_or_one_by_one_give_the_same_frames():
     module, spec = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
     x = torch.cat([_set5_crop(), _set5_crop().flip(-1)])
