@@ -268,7 +268,7 @@ class VideoSink:
             # MP4/MOV hold Vorbis only as an experimental extension that players ignore; re-encode instead.
             fits = codec in supported and not (codec == "vorbis" and fmt in ("mp4", "mov"))
             if s.type == "video":
-                plan.action, plan.reason = "drop", "only the first video stream is upscaled"
+                plan.action, plan.reason = "drop", f"only video stream {self.info.video_index} is upscaled"
             elif s.type == "attachment":
                 fits = fmt == "matroska"
                 if not fits:

@@ -121,7 +121,10 @@ def probe(path: str | Path) -> SourceInfo:
     with _open(path) as container:
         if not container.streams.video:
             raise VSRError(f"{path}: has no video stream")
-        vs = container.streams.video[0]
+        # The picture, not cover art or thumbnails (attached pictures are video streams too).
+        movies = [v for v in container.streams.video
+                  if not v.disposition & (av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails)]
+        vs = movies[0] if movies else container.streams.video[0]
         cc = vs.codec_context
         first = None
         try:
