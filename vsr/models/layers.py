@@ -66,3 +66,39 @@ def pooled_size(h: int, w: int, factor: int) -> tuple[int, int]:
 def upsample_residual(x: torch.Tensor, scale: int) -> torch.Tensor:
     """The image-level residual of the NTIRE variants: bilinear upsampling, align_corners=False."""
     return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+# Natural images give outputs within about [-0.5, 1.5]. The NTIRE/AIS models have no normalisation inside their
+# blocks and their multiplicative gates roughly square the features in every block, so on pathological inputs
+# (a one-pixel full-contrast checkerboard) the exact output reaches 1e12..1e41: beyond fp16 (and for SAFMN++
+# even fp32), and so ill-conditioned that bf16 rounding changes it completely. Such outputs are recomputed.
+OUTPUT_LIMIT = 8.0
+
+
+def _reduced_precision(x: torch.Tensor) -> bool:
+    return x.dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(x.device.type)
+
+
+def guard_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Return `y`, or the model recomputed at a wider precision where `y` cannot be trusted.
+
+    In fp16/bf16 (weights or autocast) an output that is not finite or exceeds OUTPUT_LIMIT is recomputed in
+    fp32; in fp32 a non-finite output is recomputed in fp64. Recomputed outputs are clamped to the limit (the
+    caller clamps to [0, 1] anyway). Natural images never trigger this, so they cost one reduction and no
+    recomputation, and the fp32 arithmetic of normal inputs is untouched. Only in eval mode: training sees
+    the model as it is.
+    """
+    if model.training or y.device.type == "meta" or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return y  # shapes only, or a traced/compiled graph (no data-dependent branch there)
+    if _reduced_precision(x):
+        wider, bad = torch.float32, not bool(torch.isfinite(y).all() and y.abs().amax() <= OUTPUT_LIMIT)
+    elif x.dtype == torch.float32:
+        wider, bad = torch.float64, not bool(torch.isfinite(y).all())
+    else:
+        return y
+    if not bad:
+        return y
+    state = {k: v.to(wider) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    with torch.autocast(x.device.type, enabled=False):
+        exact = torch.func.functional_call(model, state, (x.to(wider),))
+    return exact.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT).to(y.dtype)

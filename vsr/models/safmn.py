@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import LayerNorm, pooled_size
+from vsr.models.layers import LayerNorm, guard_output, pooled_size
 
 
 class SAFM(nn.Module):
@@ -92,6 +92,6 @@ class SAFMN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.to_feat(x)
-        x = self.feats(x) + x
-        return self.to_img(x)
+        feat = self.to_feat(x)
+        feat = self.feats(feat) + feat
+        return guard_output(self, x, self.to_img(feat))

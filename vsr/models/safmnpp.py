@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import pooled_size, upsample_residual
+from vsr.models.layers import guard_output, pooled_size, upsample_residual
 
 
 class SimpleSAFM(nn.Module):
@@ -95,8 +95,8 @@ class SAFMNPP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = upsample_residual(x, self.scale)
-        x = self.feats(self.to_feat(x))
-        return self.to_img(x) + residual
+        feat = self.feats(self.to_feat(x))
+        return guard_output(self, x, self.to_img(feat) + residual)
 
 
 class LightSAFMNPP(nn.Module):
@@ -113,6 +113,6 @@ class LightSAFMNPP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.to_feat(x)
-        x = self.feats(x) + x
-        return self.to_img(x)
+        feat = self.to_feat(x)
+        feat = self.feats(feat) + feat
+        return guard_output(self, x, self.to_img(feat))
