@@ -286,3 +286,11 @@ def test_text_subtitles_are_converted_between_containers(tmp_path: Path) -> None
             got = [(int(p.pts * p.time_base * 1000), int(p.duration * p.time_base * 1000), bytes(p).decode())
                    for p in c.demux(s) if p.size]
         assert got == cues
+
+
+def test_a_late_start_is_kept(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "late.mkv", pts=[1400, 1440, 1480, 1520, 1600], time_base=Fraction(1, 1000))
+    for ext in (".mp4", ".mov"):
+        out = tmp_path / f"late_out{ext}"
+        upscale(src, out)
+        assert decode_info(out)["times"] == [Fraction(t, 1000) for t in (1400, 1440, 1480, 1520, 1600)]
