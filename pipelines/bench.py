@@ -414,6 +414,13 @@ def _rss_mib(field_name: str) -> float | None:
     return None
 
 
+def _cpu_s() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     k = (len(s) - 1) * q
@@ -442,6 +449,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
     base_rss = _rss_mib("VmRSS")
     n_batches = math.ceil(job["frames"] / b)
     fps, per_frame_ms = [], []
+    cpu0 = _cpu_s()
     for _ in range(job["repeats"]):
         t0 = last = time.perf_counter()
         for _ in range(n_batches):
@@ -457,6 +465,8 @@ def child_model_only(job: dict) -> dict[str, Any]:
             per_frame_ms.append((now - last) * 1000 / b)
             last = now
         fps.append(n_batches * b / (time.perf_counter() - t0))
+    # CPU seconds per frame (all threads, user + system): unlike wall time, barely affected by other jobs
+    cpu_ms = (_cpu_s() - cpu0) * 1000 / (n_batches * b * job["repeats"])
     copies = engine.copy_times
     frames_total = n_batches * b * job["repeats"] + job["warmup"] * b
     out = {
@@ -464,6 +474,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
         "fps_repeats": [round(f, 4) for f in fps], "frames_per_repeat": n_batches * b,
         "ms_per_frame_p50": round(_percentile(per_frame_ms, 0.5), 3),
         "ms_per_frame_p95": round(_percentile(per_frame_ms, 0.95), 3),
+        "cpu_ms_per_frame": round(cpu_ms, 3),
         "peak_mem_mib": None, "mem_kind": None, "baseline_rss_mib": round(base_rss, 1) if base_rss else None,
         "h2d_ms_per_frame": None, "d2h_ms_per_frame": None, "gpu_compute_ms_per_frame": None,
         "engine": engine.describe(), "plain": plain, "precision": engine.precision, "device": str(engine.device),
