@@ -89,7 +89,8 @@ def test_image_command_colour_16_bit_gray_and_failures(tmp_path):
     for args in (["image", str(tmp_path / "bad.png"), "-o", str(tmp_path / "x.png")],
                  ["image", str(src), "-o", str(tmp_path / "nodir" / "x.png")],
                  ["image", str(src), "-o", str(src)],
-                 ["image", str(src), "-o", str(tmp_path / "x.txt"), "--model", "bicubic"]):
+                 ["image", str(src), "-o", str(tmp_path / "x.txt")],
+                 ["image", str(src), "-o", str(tmp_path / "x.png"), "--tile", "-3"]):
         result = run_cli(*args, "--model", "bicubic")
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr

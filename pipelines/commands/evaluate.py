@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from vsr.metrics.evaluate import evaluate_folder
     from vsr.models import resolve_model
     loaded = resolve_model(args.model, args.weights, args.scale)
-    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision))
+    # Whole images, never tiles: SAFM's pooling sees the whole input, so tiling would change the scores.
+    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision, cpu_tile=0))
     print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
     report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
     print(report.table())

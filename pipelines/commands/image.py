@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="where to write the result (type from the extension)")
     add_model_args(p)
     add_engine_args(p)
+    p.add_argument("--tile", type=int, default=0,
+                   help="run in tiles of N LR pixels (with overlap) to bound memory; 0: the engine decides")
     p.set_defaults(func=run)
 
 
@@ -28,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if dst.resolve() == src.resolve():
         raise VSRError(f"output {dst} is the input; the input is never overwritten, choose another name")
     check_output_path(dst)
+    if args.tile < 0:
+        raise VSRError(f"--tile {args.tile}: must be 0 (automatic) or a tile size in LR pixels")
     img = read_image(src)
 
     from vsr.engine.runner import Engine, EngineConfig
@@ -35,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from vsr.models import resolve_model
 
     loaded = resolve_model(args.model, args.weights, args.scale)
-    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision))
+    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision, tile=args.tile))
     start = time.perf_counter()
     out = upscale_image(engine, img)
     seconds = time.perf_counter() - start
     write_image(dst, out)  # a temporary file beside dst, renamed into place: a failure leaves nothing
     h, w = img.shape[:2]
     print(f"{src} {w}x{h} -> {dst} {out.shape[1]}x{out.shape[0]} with {loaded.describe()} "
-          f"({engine.device} {engine.precision}, {seconds:.2f} s)")
+          f"({engine.describe()}, {seconds:.2f} s)")
     return 0
