@@ -153,6 +153,25 @@ def test_audio_that_does_not_fit_is_reencoded(tmp_path: Path) -> None:
     assert info["frames"] == 10
 
 
+@pytest.mark.parametrize("ext, codec", [(".mp4", "aac"), (".webm", "opus"), (".mov", "pcm_s16le")])
+def test_pcm_audio_is_reencoded_where_the_container_cannot_write_it(tmp_path: Path, ext: str, codec: str) -> None:
+    # PCM in Matroska has an unordered "2 channels" layout and a 1.5 Mb/s bit rate: both used to make the
+    # AAC and Opus encoders refuse to open.
+    import av
+
+    src = make_clip(tmp_path / "pcm.mkv", frames=10, audio=[AudioSpec(codec="pcm_s16le")])
+    out = tmp_path / f"pcm_out{ext}"
+    upscale(src, out)
+    with av.open(str(src)) as c:
+        samples_in = sum(f.samples for f in c.decode(audio=0))
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+        assert c.streams.audio[0].codec_context.channels == 2
+        samples_out = sum(f.samples for f in c.decode(audio=0))
+    # AAC adds one frame of encoder priming at most; nothing else may be lost or added
+    assert samples_in <= samples_out <= samples_in + 1024
+
+
 def test_shared_mkv_with_srt_subtitles(tmp_path: Path) -> None:
     src = MEDIA / "sample_with_srt.mkv"
     out = tmp_path / "srt.mkv"

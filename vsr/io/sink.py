@@ -102,6 +102,19 @@ def _clean_metadata(meta: dict[str, str]) -> dict[str, str]:
     return out
 
 
+# FFmpeg's default layout for a channel count, for sources whose layout is only "N channels" (unspecified
+# order, common for PCM): AAC and Opus encoders refuse an unordered layout.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _native_layout(layout: av.AudioLayout | None) -> str:
+    if layout is None:
+        return "stereo"
+    if layout.name.endswith("channels"):
+        return _DEFAULT_LAYOUTS.get(layout.nb_channels, "stereo")
+    return layout.name
+
+
 def _vp9_speed(preset: str) -> dict[str, str]:
     i = _X264_PRESETS.index(preset) if preset in _X264_PRESETS else 5
     if i <= 2:
@@ -265,8 +278,10 @@ class VideoSink:
                 continue
             codec = s.codec_context.codec.canonical_name if s.codec_context else "none"
             plan = StreamPlan(s.index, s.type, codec, "copy")
-            # MP4/MOV hold Vorbis only as an experimental extension that players ignore; re-encode instead.
-            fits = codec in supported and not (codec == "vorbis" and fmt in ("mp4", "mov"))
+            # MP4/MOV hold Vorbis only as an experimental extension that players ignore, and FFmpeg's MP4 muxer
+            # lists PCM but refuses to write it (only MOV stores PCM): re-encode both instead.
+            fits = codec in supported and not (codec == "vorbis" and fmt in ("mp4", "mov")) \
+                and not (codec.startswith("pcm_") and fmt == "mp4")
             if s.type == "video":
                 plan.action, plan.reason = "drop", f"only video stream {self.info.video_index} is upscaled"
             elif s.type == "attachment":
@@ -315,11 +330,17 @@ class VideoSink:
         codec = self._audio_codec()
         cc = s.codec_context
         rate = 48000 if codec == "libopus" else cc.sample_rate
-        layout = cc.layout.name if cc.layout else "stereo"
+        layout = _native_layout(cc.layout)
         out = self._container.add_stream(codec, rate=rate, layout=layout)
+        # The encoder's own sample format (AAC: fltp); PyAV's encoder resamples the decoded frames into it.
+        formats = [f.name for f in (out.codec_context.codec.audio_formats or [])]
+        if formats and out.codec_context.format.name not in formats:
+            out.codec_context.format = formats[0]
         out.time_base = Fraction(1, rate)
-        if cc.bit_rate:
-            out.codec_context.bit_rate = max(cc.bit_rate, 96000)
+        # A bit rate per channel, not the source's: a PCM source's rate (1.5 Mb/s) is beyond what Opus or AAC
+        # accept, and both reach transparency well below these figures.
+        channels = cc.layout.nb_channels if cc.layout else 2
+        out.codec_context.bit_rate = (64000 if codec == "libopus" else 96000) * max(1, channels)
         self._finish_stream(out, s)
         self._audio_encoders[s.index] = out
 
