@@ -155,20 +155,28 @@ def _batches(cfg: BenchConfig, model: str, w: int, h: int, precision: str) -> li
 def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, precision: str,
                    clip: str | None, tmp: str, notices: list[str]) -> dict[str, Any]:
     job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
-           "precision": precision, "frames": cfg.frames, "repeats": cfg.repeats, "warmup": cfg.warmup,
+           "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
            "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads}
-    optimised = _child("model_only", job, cfg, optimised=True)
-    plain = _child("model_only", {**job, "plain": True}, cfg, optimised=False) if cfg.plain else None
-    pipeline = naive = None
-    if clip is not None and cfg.pipeline:
-        pipeline = _child("pipeline", {**job, "clip": clip, "out": str(Path(tmp) / f"pipe_{w}x{h}.mp4"),
-                                       "codec": cfg.codec, "preset": cfg.preset}, cfg, optimised=True)
-    if clip is not None and cfg.naive:
-        naive = _child("naive", {**job, "clip": clip, "out": str(Path(tmp) / f"naive_{w}x{h}.mp4"),
-                                 "codec": cfg.codec, "preset": cfg.preset}, cfg, optimised=False)
-    for part in (optimised, plain, pipeline, naive):
-        if part:
-            notices.extend(n for n in part.pop("notices", []) if n not in notices)
+    video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
+    rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "naive": []}
+    # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
+    # hits the optimised run and its baselines alike, instead of skewing their ratio.
+    for r in range(cfg.repeats):
+        rounds["optimised"].append(_child("model_only", job, cfg, optimised=True))
+        if cfg.plain:
+            rounds["plain"].append(_child("model_only", {**job, "plain": True}, cfg, optimised=False))
+        if clip is not None and cfg.pipeline:
+            rounds["pipeline"].append(_child("pipeline", {**job, **video, "out": str(Path(tmp) / f"pipe{r}.mp4")},
+                                             cfg, optimised=True))
+        if clip is not None and cfg.naive:
+            rounds["naive"].append(_child("naive", {**job, **video, "out": str(Path(tmp) / f"naive{r}.mp4")},
+                                          cfg, optimised=False))
+    for part in (p for parts in rounds.values() for p in parts):
+        notices.extend(n for n in part.pop("notices", []) if n not in notices)
+    optimised = _merge_model_runs(rounds["optimised"])
+    plain = _merge_model_runs(rounds["plain"]) if rounds["plain"] else None
+    pipeline = _merge_video_runs(rounds["pipeline"]) if rounds["pipeline"] else None
+    naive = _merge_video_runs(rounds["naive"]) if rounds["naive"] else None
     row = {
         "model": model, "weights": optimised["weights"], "random_weights": optimised["random_weights"],
         "scale": optimised["scale"], "input_size": [w, h], "output_size": [w * optimised["scale"],
@@ -187,6 +195,35 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     }
     row["model_only_mpix_per_s"] = round(row["model_only_fps"] * w * h / 1e6, 4)
     return row
+
+
+def _merge_model_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model-only figure from the rounds: median and spread of the rounds' frames/s, latency percentiles over
+    every batch of every round, the largest peak memory."""
+    out = dict(parts[0])
+    fps = [f for p in parts for f in p["fps_repeats"]]
+    ms = [m for p in parts for m in p.pop("ms_samples")]
+    out.pop("ms_samples", None)
+    out.update(
+        fps_median=round(statistics.median(fps), 4), fps_min=round(min(fps), 4), fps_max=round(max(fps), 4),
+        fps_repeats=fps, ms_per_frame_p50=round(_percentile(ms, 0.5), 3),
+        ms_per_frame_p95=round(_percentile(ms, 0.95), 3),
+        cpu_ms_per_frame=round(statistics.mean(p["cpu_ms_per_frame"] for p in parts), 3),
+        peak_mem_mib=max(p["peak_mem_mib"] or 0 for p in parts) or None,
+    )
+    for key in ("h2d_ms_per_frame", "d2h_ms_per_frame", "gpu_compute_ms_per_frame"):
+        values = [p[key] for p in parts if p.get(key) is not None]
+        out[key] = round(statistics.mean(values), 4) if values else None
+    return out
+
+
+def _merge_video_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median frames/s (the lower one of an even count), with every round's figure beside it."""
+    ordered = sorted(parts, key=lambda p: p["fps"])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out["fps_repeats"] = [p["fps"] for p in parts]
+    out["fps_min"], out["fps_max"] = ordered[0]["fps"], ordered[-1]["fps"]
+    return out
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -474,6 +511,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
         "fps_repeats": [round(f, 4) for f in fps], "frames_per_repeat": n_batches * b,
         "ms_per_frame_p50": round(_percentile(per_frame_ms, 0.5), 3),
         "ms_per_frame_p95": round(_percentile(per_frame_ms, 0.95), 3),
+        "ms_samples": [round(v, 3) for v in per_frame_ms],
         "cpu_ms_per_frame": round(cpu_ms, 3),
         "peak_mem_mib": None, "mem_kind": None, "baseline_rss_mib": round(base_rss, 1) if base_rss else None,
         "h2d_ms_per_frame": None, "d2h_ms_per_frame": None, "gpu_compute_ms_per_frame": None,

@@ -60,6 +60,9 @@ def test_bench_tiny_configuration_end_to_end(tmp_path):
     assert ratios["optimised_over_plain"] == round(row["model_only_fps"] / row["plain_model_fps"], 4)
     # both video runs processed every frame of the generated clip (3 frames, with audio copied by the pipeline)
     assert row["pipeline"]["frames"] == row["naive"]["frames"] == 3
+    for part in (row["pipeline"], row["naive"]):  # one run per repeat; the median run is the one reported
+        assert len(part["fps_repeats"]) == 2 and part["fps"] in part["fps_repeats"]
+        assert part["fps_min"] <= part["fps"] <= part["fps_max"]
     assert row["pipeline"]["packets_copied"] > 0
     assert set(row["pipeline"]["stages"]) == {"decode", "upscale", "encode"}
     for st in row["pipeline"]["stages"].values():
