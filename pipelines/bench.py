@@ -2,8 +2,9 @@
 
 Every measurement runs in a fresh child process (`python -m pipelines.bench`, job on stdin, result on stdout):
 - its peak RSS (VmHWM) is that configuration's own, not the largest seen so far;
-- the optimised runs get the glibc malloc setting against page faults (it only works when set before the process
-  starts), while the baselines run in the environment the user started with, as a naive program would.
+- the optimised runs get the glibc malloc setting against page faults and OMP_WAIT_POLICY=PASSIVE (both only work
+  when set before the process starts; see vsr/engine/perf.py), while the baselines run in the environment the user
+  started with, as a naive program would.
 Ratios are computed from the stored (rounded) figures, so a reader can check them from the JSON.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vsr.engine.perf import MALLOC_TUNABLES, with_malloc_tunables, without_malloc_tunables
+from vsr.engine.perf import MALLOC_TUNABLES, OMP_WAIT_POLICY, with_malloc_tunables, without_malloc_tunables
 from vsr.errors import VSRError
 
 DEFAULT_MODELS = ["ntire23-safmn-x4"]
@@ -103,7 +104,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
                         progress("  " + _row(results[-1]))
     scaling = per_pixel_scaling(results)
     return {"machine": machine, "settings": asdict(cfg), "results": results, "scaling": scaling,
-            "notices": notices, "malloc_tunables": MALLOC_TUNABLES if cfg.malloc_tuning else None}
+            "notices": notices, "malloc_tunables": MALLOC_TUNABLES if cfg.malloc_tuning else None,
+            "omp_wait_policy": OMP_WAIT_POLICY if cfg.malloc_tuning else None}
 
 
 def _check(cfg: BenchConfig) -> None:
@@ -518,6 +520,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
         "engine": engine.describe(), "plain": plain, "precision": engine.precision, "device": str(engine.device),
         "scale": scale, "weights": weights, "random_weights": random_weights,
         "torch_threads": torch.get_num_threads(), "malloc_tunables": os.environ.get("GLIBC_TUNABLES"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "notices": notices,
     }
     if cuda:

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pipeline", dest="pipeline", action="store_false", default=None,
                    help="skip the file pipeline and the naive loop")
     p.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false", default=None,
-                   help="run the optimised engine without the glibc malloc setting")
+                   help="run the optimised engine without the process settings (glibc malloc, OMP_WAIT_POLICY)")
     p.add_argument("--json", default=None, help="write the full report here")
     p.add_argument("--plot", default=None, help="draw FPS against input size (PNG; needs matplotlib)")
     p.set_defaults(func=run)
