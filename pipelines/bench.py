@@ -48,6 +48,7 @@ class BenchConfig:
     compile: bool = False
     tile: int = 0  # optimised engine's tile (0: whole frames)
     tile_overlap: int = 16
+    cpu_tile: int = 192  # the optimised CPU engine tiles frames larger than two such windows (0: never)
     malloc_tuning: bool = True
     threads: int = 0  # torch threads in the children; 0: torch's default (the number of cores)
     codec: str = "libx264"
@@ -158,7 +159,8 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
                    clip: str | None, tmp: str, notices: list[str]) -> dict[str, Any]:
     job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
            "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
-           "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads}
+           "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads,
+           "cpu_tile": cfg.cpu_tile}
     video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
     rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "naive": []}
     # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
@@ -430,7 +432,7 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
     else:
         cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
                            tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
-                           compile=job.get("compile", False))
+                           cpu_tile=job.get("cpu_tile", 192), compile=job.get("compile", False))
     return Engine(module, scale, cfg, notice=notices.append)
 
 
