@@ -10,7 +10,7 @@ from torch import nn
 
 from vsr.engine.device import psnr_db
 from vsr.engine.runner import Engine, EngineConfig
-from vsr.engine.tiling import run_with_tile_fallback, spans
+from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, spans
 from vsr.errors import VSRError
 from vsr.models import load_model
 
@@ -30,6 +30,16 @@ def test_spans_cover_the_axis_once_with_equal_windows(size, tile, overlap):
         # every core keeps `overlap` pixels of context where the frame has them
         assert s.core0 - s.win0 >= min(overlap, s.core0) or s.win1 == size
         assert s.win1 - s.core1 >= min(overlap, size - s.core1) or s.win0 == 0
+
+
+@pytest.mark.parametrize("h,w", [(540, 960), (360, 640), (300, 400), (1080, 1920), (181, 425)])
+def test_cache_tiles_keep_every_window_within_the_area_with_little_overlap_work(h, w):
+    th, tw = cache_tiles(h, w, 76_800, 16)
+    ys, xs = spans(h, th, 16), spans(w, tw, 16)
+    window = (ys[0].win1 - ys[0].win0) * (xs[0].win1 - xs[0].win0)
+    assert window <= 76_800
+    assert len(ys) * len(xs) * window <= 1.45 * h * w  # the overlap computed twice stays a modest overhead
+    assert cache_tiles(180, 320, 76_800, 16) is None
 
 
 def _set5_crop() -> torch.Tensor:
@@ -55,12 +65,12 @@ def test_tiled_output_matches_untiled_within_40db(checkpoint):
 
 def test_large_frames_on_cpu_are_tiled_for_the_cache_within_40db():
     img = cv2.cvtColor(cv2.imread(str(SHARED / "data" / "set5" / "baby.png")), cv2.COLOR_BGR2RGB)[100:400, 50:450]
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255  # 400x300: more than two 224x224 windows
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255  # 400x300: more than 76,800 pixels
     module, _ = load_model(SHARED / "weights" / "ntire2023_safmn_x4.pth")
     default = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
-    whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile=0))
+    whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile_area=0))
     assert "tiles" in default.describe() and "tile" not in whole.describe()
-    assert default._cache_tiled(300, 400) and not default._cache_tiled(180, 320)
+    assert default._cache_tiles(300, 400) is not None and default._cache_tiles(180, 320) is None
     assert psnr_db(default(x), whole(x)) >= 40
 
 

@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (median and spread reported)")
     p.add_argument("--input", default=None, help="a video for the pipeline/naive runs instead of a generated clip")
     p.add_argument("--tile", type=int, default=None, help="tile the optimised engine (LR pixels; 0 = off)")
-    p.add_argument("--cpu-tile", type=int, default=None,
-                   help="CPU: tile frames larger than two windows of this size (default 192; 0: never)")
+    p.add_argument("--cpu-tile-area", type=int, default=None,
+                   help="CPU: tile frames of more LR pixels than this (default 76800; 0: never)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile (checked against eager)")
     p.add_argument("--no-pipeline", dest="pipeline", action="store_false", default=None,
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args, {
         "model": "models", "weights": "weights", "input_size": "sizes", "batch": "batches",
         "precision": "precisions", "device": "device", "backend": "backend", "frames": "frames",
-        "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile": "cpu_tile", "threads": "threads",
+        "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile_area": "cpu_tile_area", "threads": "threads",
         "compile": "compile", "malloc_tuning": "malloc_tuning",
     })
     if args.pipeline is False:

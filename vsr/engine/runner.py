@@ -13,7 +13,7 @@ from torch import nn
 
 from vsr.engine.device import choose_cpu_precision, dtype_name, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
-from vsr.engine.tiling import run_with_tile_fallback, upscale_tiled
+from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.errors import VSRError
 
 
@@ -25,10 +25,11 @@ class EngineConfig:
     tile: int = 0  # LR pixels per tile side; 0: whole frames (tiles are still used after an out-of-memory error)
     tile_overlap: int = 16  # LR pixels of context on each side of a tile, cropped away after the model
     tile_batch: int = 4  # tiles run through the model at once
-    # On the CPU, frames of more than two windows' area run in tiles of this size anyway: the activations of a
-    # whole large frame (75-150 MB per map at 960x540) are fresh mmaps that page-fault on every frame and thrash
-    # the caches; tiles of ~224x224 stay in reused heap memory. Output within ~70 dB of untiled on photos; 0: off.
-    cpu_tile: int = 192
+    # On the CPU, frames of more than this many LR pixels run in tiles whose windows (core + overlap) stay within
+    # it: the activations of a whole large frame (75-150 MB per map at 960x540) are fresh mmaps that page-fault
+    # on every frame and thrash the caches; a 320x240 window's maps (<= 22 MB) stay in reused heap memory.
+    # Output within ~60-70 dB of untiled on photos. 0: off.
+    cpu_tile_area: int = 76_800
     fast_layers: bool = True  # swap in the equivalent fused layers (vsr/engine/fast_layers.py)
     compile: bool = False  # torch.compile, checked against eager on the first batch of each shape
     cuda_depth: int = 2  # batches in flight on CUDA (submit/collect)
@@ -87,8 +88,8 @@ class Engine:
     def describe(self) -> str:
         if self.tile:
             tile = f", tile {self.tile}+{self.config.tile_overlap}"
-        elif self.device.type == "cpu" and self.config.cpu_tile:
-            tile = f", large frames in {self.config.cpu_tile}+{self.config.tile_overlap} tiles"
+        elif self.device.type == "cpu" and self.config.cpu_tile_area:
+            tile = f", frames over {self.config.cpu_tile_area} px in tiles (+{self.config.tile_overlap})"
         else:
             tile = ""
         fmt = "channels_last" if self.memory_format == torch.channels_last else "NCHW"
@@ -135,20 +136,21 @@ class Engine:
 
         def run(tile: int) -> torch.Tensor:
             h, w = x.shape[-2:]
-            batch = self.config.tile_batch
-            if not tile and self._cache_tiled(h, w):
-                tile, batch = self.config.cpu_tile, 1  # one tile at a time: the point is small buffers
             if tile and (h > tile or w > tile):
-                return upscale_tiled(untiled, x, self.scale, tile, self.config.tile_overlap, batch)
+                return upscale_tiled(untiled, x, self.scale, tile, self.config.tile_overlap, self.config.tile_batch)
+            grid = self._cache_tiles(h, w)
+            if grid is not None:  # one tile at a time: the point is small buffers
+                return upscale_tiled(untiled, x, self.scale, grid, self.config.tile_overlap, 1)
             return untiled(x)
 
         with torch.inference_mode():
             y, self.tile = run_with_tile_fallback(run, self.tile, max(x.shape[-2:]), self.notice)
             return y.clamp_(0.0, 1.0)
 
-    def _cache_tiled(self, h: int, w: int) -> bool:
-        window = self.config.cpu_tile + 2 * self.config.tile_overlap
-        return self.device.type == "cpu" and self.config.cpu_tile > 0 and h * w > 2 * window * window
+    def _cache_tiles(self, h: int, w: int) -> tuple[int, int] | None:
+        if self.device.type != "cpu" or self.config.cpu_tile_area <= 0:
+            return None
+        return cache_tiles(h, w, self.config.cpu_tile_area, self.config.tile_overlap)
 
     def forward_device(self, x: torch.Tensor) -> torch.Tensor:
         """Run on a tensor (moved to the device if needed); returns float32 in [0, 1] on the device."""

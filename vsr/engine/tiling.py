@@ -49,20 +49,42 @@ def spans(size: int, tile: int, overlap: int) -> list[Span]:
     return out
 
 
+def cache_tiles(h: int, w: int, area: int, overlap: int, max_tiles: int = 64) -> tuple[int, int] | None:
+    """Core size (th, tw) of a grid whose windows hold at most `area` pixels each, with the least total window
+    area (the overlaps are computed twice); None when the frame itself fits in `area`."""
+    if h * w <= area:
+        return None
+    best: tuple[int, tuple[int, int]] | None = None
+    for ny in range(1, min(h, max_tiles) + 1):
+        th = -(-h // ny)
+        wh = min(h, th + 2 * overlap)
+        for nx in range(1, min(w, max_tiles) + 1):
+            tw = -(-w // nx)
+            ww = min(w, tw + 2 * overlap)
+            if wh * ww <= area:
+                total = len(spans(h, th, overlap)) * len(spans(w, tw, overlap)) * wh * ww
+                if best is None or total < best[0]:
+                    best = (total, (th, tw))
+                break  # more columns only add overlap
+    return best[1] if best else None
+
+
 def upscale_tiled(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     scale: int,
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     max_batch: int = 4,
 ) -> torch.Tensor:
     """Upscale (N, C, H, W) `x` window by window with `forward`; returns (N, C', sH, sW) on forward's device.
 
-    Up to `max_batch` windows (from any frame of the batch) go through `forward` at once.
+    `tile` is the core size, square or (height, width). Up to `max_batch` windows (from any frame of the batch)
+    go through `forward` at once.
     """
     n, _, h, w = x.shape
-    jobs = [(i, sy, sx) for i in range(n) for sy in spans(h, tile, overlap) for sx in spans(w, tile, overlap)]
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    jobs = [(i, sy, sx) for i in range(n) for sy in spans(h, th, overlap) for sx in spans(w, tw, overlap)]
     out: torch.Tensor | None = None
     for start in range(0, len(jobs), max(1, max_batch)):
         group = jobs[start:start + max_batch]
