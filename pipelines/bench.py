@@ -222,10 +222,13 @@ def _merge_model_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _merge_video_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The round with the median frames/s (the lower one of an even count), with every round's figure beside it."""
+    """Median frames/s over the rounds (as for model-only, so that their ratio compares like with like); frames,
+    wall time and stage times are those of the median round (the lower one of an even count)."""
     ordered = sorted(parts, key=lambda p: p["fps"])
     out = dict(ordered[(len(ordered) - 1) // 2])
+    out["round_fps"] = out["fps"]
     out["fps_repeats"] = [p["fps"] for p in parts]
+    out["fps"] = round(statistics.median(out["fps_repeats"]), 4)
     out["fps_min"], out["fps_max"] = ordered[0]["fps"], ordered[-1]["fps"]
     return out
 
