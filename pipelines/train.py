@@ -69,6 +69,9 @@ def apply_overrides(cfg: TrainConfig, o: Overrides) -> TrainConfig:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1)
