@@ -48,7 +48,7 @@ class BenchConfig:
     compile: bool = False
     tile: int = 0  # optimised engine's tile (0: whole frames)
     tile_overlap: int = 16
-    cpu_tile_area: int = 76_800  # the optimised CPU engine tiles frames of more LR pixels than this (0: never)
+    cpu_tile: int = 76_800  # the optimised CPU engine tiles frames of more LR pixels than this (0: never)
     malloc_tuning: bool = True
     threads: int = 0  # torch threads in the children; 0: torch's default (the number of cores)
     codec: str = "libx264"
@@ -160,7 +160,7 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
            "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
            "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads,
-           "cpu_tile_area": cfg.cpu_tile_area}
+           "cpu_tile": cfg.cpu_tile}
     video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
     rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "naive": []}
     # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
@@ -431,11 +431,11 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
     from vsr.engine.runner import Engine, EngineConfig
 
     if plain:
-        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile_area=0)
+        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0)
     else:
         cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
                            tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
-                           cpu_tile_area=job.get("cpu_tile_area", 76_800), compile=job.get("compile", False))
+                           cpu_tile=job.get("cpu_tile", 76_800), compile=job.get("compile", False))
     return Engine(module, scale, cfg, notice=notices.append)
 
 

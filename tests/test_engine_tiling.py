@@ -68,7 +68,7 @@ def test_large_frames_on_cpu_are_tiled_for_the_cache_within_40db():
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255  # 400x300: more than 76,800 pixels
     module, _ = load_model(SHARED / "weights" / "ntire2023_safmn_x4.pth")
     default = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
-    whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile_area=0))
+    whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile=0))
     assert "tiles" in default.describe() and "tile" not in whole.describe()
     assert default._cache_tiles(300, 400) is not None and default._cache_tiles(180, 320) is None
     assert psnr_db(default(x), whole(x)) >= 40

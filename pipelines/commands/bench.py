@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args, {
         "model": "models", "weights": "weights", "input_size": "sizes", "batch": "batches",
         "precision": "precisions", "device": "device", "backend": "backend", "frames": "frames",
-        "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile_area": "cpu_tile_area", "threads": "threads",
+        "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile_area": "cpu_tile", "threads": "threads",
         "compile": "compile", "malloc_tuning": "malloc_tuning",
     })
     if args.pipeline is False:

@@ -28,8 +28,8 @@ class EngineConfig:
     # On the CPU, frames of more than this many LR pixels run in tiles whose windows (core + overlap) stay within
     # it: the activations of a whole large frame (75-150 MB per map at 960x540) are fresh mmaps that page-fault
     # on every frame and thrash the caches; a 320x240 window's maps (<= 22 MB) stay in reused heap memory.
-    # Output within ~60-70 dB of untiled on photos. 0: off.
-    cpu_tile_area: int = 76_800
+    # Output within ~60-70 dB of untiled on photos. The value is the window area in LR pixels; 0: off.
+    cpu_tile: int = 76_800
     fast_layers: bool = True  # swap in the equivalent fused layers (vsr/engine/fast_layers.py)
     compile: bool = False  # torch.compile, checked against eager on the first batch of each shape
     cuda_depth: int = 2  # batches in flight on CUDA (submit/collect)
@@ -88,8 +88,8 @@ class Engine:
     def describe(self) -> str:
         if self.tile:
             tile = f", tile {self.tile}+{self.config.tile_overlap}"
-        elif self.device.type == "cpu" and self.config.cpu_tile_area:
-            tile = f", frames over {self.config.cpu_tile_area} px in tiles (+{self.config.tile_overlap})"
+        elif self.device.type == "cpu" and self.config.cpu_tile:
+            tile = f", frames over {self.config.cpu_tile} px in tiles (+{self.config.tile_overlap})"
         else:
             tile = ""
         fmt = "channels_last" if self.memory_format == torch.channels_last else "NCHW"
@@ -148,9 +148,9 @@ class Engine:
             return y.clamp_(0.0, 1.0)
 
     def _cache_tiles(self, h: int, w: int) -> tuple[int, int] | None:
-        if self.device.type != "cpu" or self.config.cpu_tile_area <= 0:
+        if self.device.type != "cpu" or self.config.cpu_tile <= 0:
             return None
-        return cache_tiles(h, w, self.config.cpu_tile_area, self.config.tile_overlap)
+        return cache_tiles(h, w, self.config.cpu_tile, self.config.tile_overlap)
 
     def forward_device(self, x: torch.Tensor) -> torch.Tensor:
         """Run on a tensor (moved to the device if needed); returns float32 in [0, 1] on the device."""
