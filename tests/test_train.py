@@ -101,6 +101,15 @@ def test_h264_degradation_is_lossy_but_close():
     assert 0 < mse and 10 * np.log10(255**2 / mse) > 25
 
 
+def test_h264_option_degrades_the_lr_crops_only(tmp_path):
+    examples, _ = load_training_set([small_images(tmp_path / "d", 3)], scale=2, lr_patch=16)
+    clean = make_batch(examples, DataConfig(lr_patch=16, batch_size=1), 2, 0, 0)
+    coded = make_batch(examples, DataConfig(lr_patch=16, batch_size=1, h264_prob=1.0, h264_crf=[35, 35]), 2, 0, 0)
+    assert torch.equal(clean[1], coded[1])  # the same crop (the H.264 draws come after it), the same HR target
+    diff = (clean[0] - coded[0]).abs().mean().item()
+    assert 0 < diff < 0.1
+
+
 def test_video_frames_are_sampled_across_the_whole_clip():
     clip = SHARED / "media" / "big_buck_bunny_432_433.webm"  # 24 frames
     frames = read_video_frames(clip, 4)

@@ -201,7 +201,11 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
     if cfg.rotate and rng.random() < 0.5:  # with both flips this covers all 8 rotations/reflections
         lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
     if cfg.h264_prob > 0 and rng.random() < cfg.h264_prob:
-        lr = h264_roundtrip(lr, int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1)))
+        crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
+        try:
+            lr = h264_roundtrip(lr, crf)
+        except av.error.FFmpegError:  # a codec hiccup costs one sample its degradation, never the run
+            pass
     return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
 
 
