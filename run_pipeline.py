@@ -3,7 +3,7 @@
 
 import sys
 
-from pipelines.cli import main
+from pipelines.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -32,5 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The program's entry point: first re-executes once with the CPU allocator and OpenMP settings that must be
+    in place before the process starts (1.5x and more on CPU, see vsr/engine/perf.py; VSR_NO_MALLOC_TUNING=1
+    turns it off), then runs `main`. `main` itself never re-executes, so it is safe to call in-process."""
+    from vsr.engine.perf import reexec_with_malloc_tunables
+
+    reexec_with_malloc_tunables()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
