@@ -419,6 +419,14 @@ def build_engine(cfg: UpscaleConfig, notices: Notices):
     return engine, loaded.scale, labels
 
 
+def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> None:
+    """Settings checks shared by single-pass and segmented runs, done before anything is loaded or written."""
+    if report_path is not None and not Path(report_path).resolve().parent.is_dir():
+        raise VSRError(f"--report {report_path}: no such directory")
+    if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
+        raise VSRError("batch and queue_frames must be at least 1")
+
+
 def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = False,
                 report_path: str | Path | None = None, progress: bool = True,
                 notices: Notices | None = None) -> FileReport:
@@ -426,10 +434,7 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     notices = notices if notices is not None else Notices()
     check_input_path(src)
     check_output_path(out, src, overwrite)
-    if report_path is not None and not Path(report_path).resolve().parent.is_dir():
-        raise VSRError(f"--report {report_path}: no such directory")
-    if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
-        raise VSRError("batch and queue_frames must be at least 1")
+    check_run_settings(cfg, report_path)
     if cfg.pipeline.max_frames is not None and cfg.pipeline.max_frames < 1:
         raise VSRError("--frames must be at least 1")
     info = probe(src)

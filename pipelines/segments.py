@@ -39,7 +39,7 @@ from typing import Any
 
 import av
 
-from pipelines.file import Notices, UpscaleConfig, check_input_path
+from pipelines.file import Notices, UpscaleConfig, check_input_path, check_run_settings
 from vsr.errors import VSRError
 from vsr.io import AtomicOutput, SourceInfo, TimeRange, VideoSink, probe
 from vsr.io.sink import FORMATS, check_output_path
@@ -613,10 +613,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
     for src, out in pairs:
         check_input_path(src)
         check_output_path(out, src, overwrite)
-    if report_path is not None and not Path(report_path).resolve().parent.is_dir():
-        raise VSRError(f"--report {report_path}: no such directory")
-    if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
-        raise VSRError("batch and queue_frames must be at least 1")
+    check_run_settings(cfg, report_path)
     if opts.work_dir is not None and opts.work_dir.exists() and not opts.work_dir.is_dir():
         raise VSRError(f"--work-dir {opts.work_dir}: is not a directory")
     infos = [probe(src) for src, _ in pairs]
