@@ -88,8 +88,9 @@ def guard_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Te
     recomputation, and the fp32 arithmetic of normal inputs is untouched. Only in eval mode: training sees
     the model as it is.
     """
-    if model.training or y.device.type == "meta" or torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return y  # shapes only, or a traced/compiled graph (no data-dependent branch there)
+    if (model.training or y.device.type == "meta" or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()):
+        return y  # shapes only, or a traced/compiled/exported graph (no data-dependent branch there)
     if _reduced_precision(x):
         wider, bad = torch.float32, not bool(torch.isfinite(y).all() and y.abs().amax() <= OUTPUT_LIMIT)
     elif x.dtype == torch.float32:

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import LayerNorm, guard_output, pooled_size
+from vsr.models.export_ops import adaptive_max_pool_by
+from vsr.models.layers import LayerNorm, guard_output
 
 
 class SAFM(nn.Module):
@@ -37,7 +38,7 @@ class SAFM(nn.Module):
         chunks = x.chunk(self.n_levels, dim=1)
         levels = [self.mfr[0](chunks[0])]
         for i in range(1, self.n_levels):
-            s = F.adaptive_max_pool2d(chunks[i], pooled_size(h, w, 2 ** (i + self.pool_offset)))
+            s = adaptive_max_pool_by(chunks[i], 2 ** (i + self.pool_offset))
             s = self.mfr[i](s)
             levels.append(F.interpolate(s, size=(h, w), mode="nearest"))
         out = self.aggr(torch.cat(levels, dim=1))

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import guard_output, pooled_size, upsample_residual
+from vsr.models.export_ops import adaptive_max_pool_by
+from vsr.models.layers import guard_output, upsample_residual
 
 
 class SimpleSAFM(nn.Module):
@@ -29,7 +30,7 @@ class SimpleSAFM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         x0, x1 = self.proj(x).split([self.chunk_dim, self.dim - self.chunk_dim], dim=1)
-        x2 = F.adaptive_max_pool2d(x0, pooled_size(h, w, self.pool))
+        x2 = adaptive_max_pool_by(x0, self.pool)
         x2 = self.dwconv(x2)
         x2 = F.interpolate(x2, size=(h, w), mode="bilinear", align_corners=False)
         x2 = self.act(x2) * x0
