@@ -6,6 +6,8 @@ the sizes SAFM derives from the frame symbolic (see vsr/models/export_ops.py for
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,6 @@ from torch import nn
 from vsr.errors import VSRError
 
 DEFAULT_OPSET = 17
-FORMATS = ("onnx",)
 
 
 @dataclass
@@ -38,7 +39,10 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
     example = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
     tmp = path.with_name(path.name + ".part")
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), _one_line_errors(), warnings.catch_warnings():
+            # the TorchScript exporter is deprecated in favour of torch.export, which cannot keep SAFM's pooled
+            # sizes symbolic; the warning says nothing the user can act on
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, (example,), str(tmp), input_names=["lr"], output_names=["sr"],
                               opset_version=opset, dynamo=False,
                               dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"},
@@ -58,6 +62,17 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(str(path), opset, scale, err)
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    try:
+        yield
+    except VSRError:
+        raise
+    except Exception as exc:  # the exporter's errors span pages; the user gets their first line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise VSRError(f"ONNX export failed: {first}") from exc
 
 
 def _smooth_frame(n: int, h: int, w: int) -> torch.Tensor:

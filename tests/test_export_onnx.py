@@ -1,0 +1,82 @@
+"""ONNX export: the export-only pooling equals PyTorch's, each family's exported file reproduces the golden outputs
+at two frame sizes and a batch of 2 in onnxruntime, and bad arguments are one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vsr.engine.onnx_export import export_onnx
+from vsr.models import load_model
+from vsr.models.export_ops import adaptive_max_pool_gather
+from vsr.models.layers import pooled_size
+
+from .conftest import SHARED, run_cli
+
+ort = pytest.importorskip("onnxruntime")
+
+CASES = json.loads((SHARED / "golden" / "cases.json").read_text()) if SHARED.is_dir() else []
+
+
+def test_gather_pool_equals_adaptive_max_pool():
+    g = torch.Generator().manual_seed(0)
+    for h in range(1, 71):
+        for w in (1, 37, 70):
+            x = torch.randn(2, 3, h, w, generator=g)
+            for factor in (2, 4, 8, 16):
+                ref = F.adaptive_max_pool2d(x, pooled_size(h, w, factor))
+                assert torch.equal(adaptive_max_pool_gather(x, factor), ref), (h, w, factor)
+
+
+@functools.cache
+def _one_case_per_family():
+    """The golden cases grouped by checkpoint, one checkpoint per family (the paper SAFMN has three scales)."""
+    by_family: dict[str, list[dict]] = {}
+    weights_of: dict[str, str] = {}
+    for c in CASES:
+        family = load_model(SHARED / c["weights"])[1].family
+        if weights_of.setdefault(family, c["weights"]) == c["weights"]:
+            by_family.setdefault(family, []).append(c)
+    return by_family
+
+
+@pytest.mark.parametrize("family", ["safmn", "ntire23-safmn", "safmnpp", "safmnpp-light"])
+def test_export_matches_golden_outputs(family, tmp_path):
+    cases = _one_case_per_family()[family]
+    path = tmp_path / "m.onnx"
+    if family == "safmnpp-light":  # once through the command as a user runs it (with its own onnxruntime check)
+        r = run_cli("export", "--weights", str(SHARED / cases[0]["weights"]), "--format", "onnx", "-o", str(path))
+        assert r.returncode == 0, r.stderr
+        assert "max abs error" in r.stdout
+    else:  # the same function in-process (a fresh interpreter per family costs seconds)
+        module, spec = load_model(SHARED / cases[0]["weights"])
+        export_onnx(module, spec.scale, path, check=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = [torch.load(SHARED / c["case"], weights_only=True) for c in cases]
+    assert len({tuple(d["input"].shape) for d in inputs}) == 2  # two frame sizes from one file: dynamic H/W
+    for d in inputs:
+        out = session.run(["sr"], {"lr": d["input"].numpy()})[0]
+        assert out.shape == tuple(d["output"].shape)
+        assert abs(out - d["output"].numpy()).max() <= 1e-4
+    # a batch of 2: the first input twice, each output equal to the golden one
+    x = torch.cat([inputs[0]["input"]] * 2).numpy()
+    out = session.run(["sr"], {"lr": x})[0]
+    assert out.shape[0] == 2
+    assert abs(out - torch.cat([inputs[0]["output"]] * 2).numpy()).max() <= 1e-4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "bicubic", "--scale", "2", "--format", "tflite", "-o", "x.onnx"], "unknown export format"),
+    (["--model", "bicubic", "--scale", "2"], "needs -o"),
+    (["--model", "bicubic", "--scale", "2", "-o", "/nonexistent/dir/x.onnx"], "no such directory"),
+])
+def test_bad_arguments_are_one_line_errors(args, message, tmp_path):
+    r = run_cli("export", *args, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not list(tmp_path.iterdir())
