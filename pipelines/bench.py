@@ -88,8 +88,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
     cfg.batches = [parse_batch(b) for b in cfg.batches]
     notices: list[str] = []
     machine = machine_info(cfg.codec)
-    if cfg.backend != "torch":
-        raise VSRError(f"--backend {cfg.backend} is not available in this version; use torch")
+    if cfg.backend == "onnxruntime":
+        _onnxruntime_settings(cfg, notices)
     results = []
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as tmp:
         clips: dict[tuple[int, int], str] = {}
@@ -110,6 +110,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
 
 
 def _check(cfg: BenchConfig) -> None:
+    if cfg.backend not in ("torch", "onnxruntime"):
+        raise VSRError(f"unknown backend {cfg.backend!r}; use torch or onnxruntime")
     if cfg.frames < 1 or cfg.repeats < 1 or cfg.warmup < 0:
         raise VSRError("--frames and --repeats must be at least 1")
     if not cfg.models or not cfg.sizes or not cfg.batches or not cfg.precisions:
@@ -129,6 +131,21 @@ def _check(cfg: BenchConfig) -> None:
         raise VSRError("--weights goes with a single --model (its label)")
     if cfg.input and not Path(cfg.input).is_file():
         raise VSRError(f"--input {cfg.input}: no such file")
+
+
+def _onnxruntime_settings(cfg: BenchConfig, notices: list[str]) -> None:
+    """The onnxruntime backend measures model-only (the exported fp32 graph) beside the plain torch model; the
+    file pipeline runs the torch engine, so it and the naive loop are skipped."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise VSRError("--backend onnxruntime: onnxruntime is not installed (pip install .[onnx])") from None
+    if any(p not in ("auto", "fp32") for p in cfg.precisions):
+        raise VSRError("--backend onnxruntime runs the exported fp32 model: use --precision fp32 (or auto)")
+    cfg.precisions = ["fp32"]
+    if cfg.pipeline or cfg.naive:
+        notices.append("backend onnxruntime: model-only and the plain torch model only (pipeline/naive skipped)")
+    cfg.pipeline = cfg.naive = False
 
 
 def _clip_for(cfg: BenchConfig, w: int, h: int, tmp: str, clips: dict) -> str:
@@ -160,7 +177,7 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
            "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
            "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads,
-           "cpu_tile": cfg.cpu_tile}
+           "cpu_tile": cfg.cpu_tile, "backend": cfg.backend}
     video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
     rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "naive": []}
     # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
@@ -430,6 +447,13 @@ def _load(job: dict):
 def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
     from vsr.engine.runner import Engine, EngineConfig
 
+    if not plain and job.get("backend") == "onnxruntime":
+        import torch
+
+        from vsr.engine.onnx_export import OnnxEngine
+
+        return OnnxEngine(module, scale, job["device"], job.get("threads") or torch.get_num_threads(),
+                          notice=notices.append)
     if plain:
         cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0)
     else:

@@ -80,3 +80,23 @@ def test_bad_arguments_are_one_line_errors(args, message, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_bench_onnxruntime_backend_runs_model_only(tmp_path):
+    out = tmp_path / "bench.json"
+    r = run_cli("bench", "--backend", "onnxruntime", "--model", "bicubic", "--input-size", "16x12", "--frames", "2",
+                "--repeats", "1", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["backend"] == "onnxruntime" and row["precision"] == "fp32"
+    assert row["model_only"]["engine"].startswith("onnxruntime") and row["model_only_fps"] > 0
+    assert row["plain_model"]["engine"] != row["model_only"]["engine"]  # the baseline is still the torch model
+    assert row["pipeline"] is None and row["naive"] is None
+    assert row["ratios"]["optimised_over_plain"] == round(row["model_only_fps"] / row["plain_model_fps"], 4)
+
+
+def test_bench_onnxruntime_rejects_reduced_precision():
+    r = run_cli("bench", "--backend", "onnxruntime", "--model", "bicubic", "--precision", "bf16")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "fp32" in r.stderr

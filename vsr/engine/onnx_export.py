@@ -118,3 +118,47 @@ class OnnxRunner:
 
     def run(self, x):
         return self.session.run(["sr"], {"lr": x})[0]
+
+
+class OnnxEngine:
+    """The model exported and run by onnxruntime, behind the part of `Engine`'s interface the bench uses:
+    float32 (N, 3, H, W) in [0, 1] on the CPU in, float32 (N, 3, sH, sW) clamped to [0, 1] on the CPU out.
+    Always fp32 (what the export writes); the session's tensors go through host memory."""
+
+    def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0, notice=print) -> None:
+        import tempfile
+
+        self.scale = scale
+        self.device = torch.device("cpu")  # where inputs and outputs live
+        self.precision = "fp32"
+        self.copy_times = None
+        with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
+            path = Path(tmp) / "model.onnx"
+            export_onnx(module, scale, path)  # checked against torch on an image-like batch (fp32, 1e-4)
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.runner = OnnxRunner(path, device, threads)
+        for n in self.runner.notices:
+            notice(n)
+        self._pending: list[torch.Tensor] = []
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.runner.providers)} fp32"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.runner.run(x.detach().float().cpu().contiguous().numpy())
+        return torch.from_numpy(y).clamp_(0.0, 1.0)
+
+    def submit(self, x: torch.Tensor) -> None:
+        self._pending.append(self(x))
+
+    def collect(self) -> torch.Tensor:
+        return self._pending.pop(0)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def can_submit(self) -> bool:
+        return not self._pending
