@@ -95,8 +95,3 @@ def test_bench_onnxruntime_backend_runs_model_only(tmp_path):
     assert row["pipeline"] is None and row["naive"] is None
     assert row["ratios"]["optimised_over_plain"] == round(row["model_only_fps"] / row["plain_model_fps"], 4)
 
-
-def test_bench_onnxruntime_rejects_reduced_precision():
-    r = run_cli("bench", "--backend", "onnxruntime", "--model", "bicubic", "--precision", "bf16")
-    assert r.returncode == 2
-    assert len(r.stderr.strip().splitlines()) == 1 and "fp32" in r.stderr
