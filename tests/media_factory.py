@@ -12,9 +12,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.filter
 import numpy as np
 from av.video.reformatter import Interpolation
+
+from vsr.io.synth import pull_all
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | \
     Interpolation.FULL_CHR_H_INP
@@ -53,16 +54,8 @@ def quadrant_frame(width: int, height: int, index: int, deep: bool = False) -> n
 def audio_frames(spec: AudioSpec, seconds: float):
     channels = av.AudioLayout(spec.layout).nb_channels
     exprs = "|".join(f"0.3*sin({220 * (c + 1)}*2*PI*t)" for c in range(channels))
-    graph = av.filter.Graph()
-    src = graph.add("aevalsrc", f"{exprs}:channel_layout={spec.layout}:sample_rate={spec.rate}:duration={seconds}")
-    sink = graph.add("abuffersink")
-    src.link_to(sink)
-    graph.configure()
-    while True:
-        try:
-            yield sink.pull()
-        except (av.error.EOFError, av.error.BlockingIOError):
-            return
+    args = f"{exprs}:channel_layout={spec.layout}:sample_rate={spec.rate}:duration={seconds}"
+    yield from pull_all("aevalsrc", args, "abuffersink")
 
 
 def make_clip(

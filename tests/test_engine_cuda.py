@@ -9,7 +9,7 @@ from vsr.engine.device import probe_image, psnr_db
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
 
-from .conftest import SHARED
+from .conftest import SHARED, run_pipelined
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
 
@@ -32,13 +32,7 @@ def test_cuda_fp16_matches_cpu_fp32(ntire23):
 def test_cuda_submit_collect_keeps_order_and_times_the_copies(ntire23):
     engine = Engine(ntire23, 4, EngineConfig(device="cuda", precision="fp16"))
     batches = [probe_image(48).repeat(2, 1, 1, 1) * s for s in (1.0, 0.5, 0.25, 0.75)]
-    results = []
-    for b in batches:
-        if not engine.can_submit:
-            results.append(engine.collect())
-        engine.submit(b)
-    while engine.in_flight:
-        results.append(engine.collect())
+    results = run_pipelined(engine, batches)
     for b, r in zip(batches, results, strict=True):
         assert psnr_db(r, engine(b)) >= 60
     times = engine.copy_times

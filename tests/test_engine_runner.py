@@ -14,7 +14,7 @@ from vsr.errors import VSRError
 from vsr.models import load_model
 from vsr.models.layers import LayerNorm
 
-from .conftest import SHARED
+from .conftest import SHARED, run_pipelined
 
 CASES = json.loads((SHARED / "golden" / "cases.json").read_text()) if SHARED.is_dir() else []
 
@@ -95,13 +95,7 @@ def test_submit_collect_returns_batches_in_order():
     module, _ = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
     engine = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
     batches = [probe_image(24), probe_image(24).flip(-1), probe_image(24).flip(-2)]
-    results = []
-    for b in batches:
-        if not engine.can_submit:
-            results.append(engine.collect())
-        engine.submit(b)
-    while engine.in_flight:
-        results.append(engine.collect())
+    results = run_pipelined(engine, batches)
     assert len(results) == 3
     for b, r in zip(batches, results, strict=True):
         assert torch.equal(r, engine(b))

@@ -9,7 +9,8 @@ import av
 import av.filter
 
 
-def _pull_all(source: str, args: str, sink: str):
+def pull_all(source: str, args: str, sink: str):
+    """Every frame of an FFmpeg source filter (`testsrc2`, `sine`, `aevalsrc`, ...) through `sink`."""
     graph = av.filter.Graph()
     src = graph.add(source, args)
     out = graph.add(sink)
@@ -36,14 +37,14 @@ def write_pattern_clip(path: str | Path, width: int = 160, height: int = 90, sec
         a = None
         if tone_hz:
             a = out.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=48000, layout="mono")
-        for frame in _pull_all("testsrc2", f"size={width}x{height}:rate={rate}:duration={seconds}", "buffersink"):
+        for frame in pull_all("testsrc2", f"size={width}x{height}:rate={rate}:duration={seconds}", "buffersink"):
             frame.colorspace, frame.color_range = 1, 1
             for packet in v.encode(frame):
                 out.mux(packet)
         for packet in v.encode(None):
             out.mux(packet)
         if a is not None:
-            for frame in _pull_all("sine", f"frequency={tone_hz}:sample_rate=48000:duration={seconds}",
+            for frame in pull_all("sine", f"frequency={tone_hz}:sample_rate=48000:duration={seconds}",
                                    "abuffersink"):
                 for packet in a.encode(frame):
                     out.mux(packet)
