@@ -58,6 +58,7 @@ class EngineSettings:
     batch: int = 1  # frames per model call (equal sizes); >1 helps on GPUs, not on CPUs
     tile: int = 0  # tile size in input pixels, 0 = whole frames (handled by vsr.engine)
     channels_last: bool = True
+    cpu_workers: int = 0  # CPU: frames computed side by side (0: auto, 1: one at a time); see vsr.engine.runner
 
 
 @dataclass
@@ -141,8 +142,12 @@ class UpscaleStage(Stage):
         self._emit(frames, self.engine.collect())
 
     def _emit(self, frames: list[Frame], y: torch.Tensor) -> None:
-        y = (y * self.peak).round_().permute(0, 2, 3, 1)  # engine results may be inference tensors
-        y = y.to(torch.uint8 if self.dtype == np.uint8 else torch.int32).contiguous().numpy()
+        # The engine returns channels_last on the CPU: the NHWC view is then contiguous and this is two passes
+        # (3 ms for a 1280x720 frame, against 11 ms through an NCHW copy). Engine results may be inference tensors.
+        with torch.inference_mode():
+            y = torch.mul(y, self.peak).round_().permute(0, 2, 3, 1)
+            y = y.to(torch.uint8 if self.dtype == np.uint8 else torch.int32)
+        y = y.contiguous().numpy()
         for f, rgb in zip(frames, y, strict=True):
             self.stats.items += 1
             self.put(Frame(rgb.astype(self.dtype, copy=False), f.pts, f.time_base, f.index, f.key_frame))
@@ -412,7 +417,8 @@ def build_engine(cfg: UpscaleConfig, notices: Notices):
         raise VSRError("--tile must be 0 (whole frames) or a tile size in pixels")
     engine = Engine(loaded.module, loaded.scale,
                     EngineConfig(device=cfg.engine.device, precision=cfg.engine.precision,
-                                 channels_last=cfg.engine.channels_last, tile=cfg.engine.tile),
+                                 channels_last=cfg.engine.channels_last, tile=cfg.engine.tile,
+                                 cpu_workers=cfg.engine.cpu_workers),
                     notice=notices)
     labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision,
               "engine": engine.describe()}
@@ -425,6 +431,8 @@ def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> No
         raise VSRError(f"--report {report_path}: no such directory")
     if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
         raise VSRError("batch and queue_frames must be at least 1")
+    if cfg.engine.cpu_workers < 0:
+        raise VSRError("--cpu-workers must be 0 (auto) or a number of frames computed side by side")
 
 
 def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = False,
@@ -442,12 +450,15 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     if progress:
         print(f"{src.name}: {info.width}x{info.height} -> {info.width * scale}x{info.height * scale}, "
               f"{labels['model']} on {labels['device']} ({labels['precision']})", file=sys.stderr)
-    report = upscale_file(
-        src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
-        queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
-        max_frames=cfg.pipeline.max_frames,
-        overwrite=overwrite, progress=progress, notices=notices, labels=labels,
-    )
+    try:
+        report = upscale_file(
+            src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
+            queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
+            max_frames=cfg.pipeline.max_frames,
+            overwrite=overwrite, progress=progress, notices=notices, labels=labels,
+        )
+    finally:
+        engine.close()
     if report_path is not None:
         report.write_json(report_path)
     return report

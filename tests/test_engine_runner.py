@@ -25,7 +25,8 @@ def test_engine_fp32_with_fast_layers_and_channels_last_matches_golden(case):
     data = torch.load(SHARED / case["case"], weights_only=True)
     engine = Engine(module, spec.scale, EngineConfig(device="cpu", precision="fp32"))
     out = engine(data["input"])
-    assert out.dtype == torch.float32 and out.device.type == "cpu" and out.is_contiguous()
+    assert out.dtype == torch.float32 and out.device.type == "cpu"
+    assert out.is_contiguous(memory_format=torch.channels_last)  # NHWC memory: what frames are made of
     assert (out - data["output"].clamp(0, 1)).abs().max().item() <= 1e-5
 
 
@@ -93,15 +94,15 @@ def test_explicit_precisions():
 
 def test_submit_collect_returns_batches_in_order():
     module, _ = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
-    engine = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
-    batches = [probe_image(24), probe_image(24).flip(-1), probe_image(24).flip(-2)]
-    results = run_pipelined(engine, batches)
-    assert len(results) == 3
-    for b, r in zip(batches, results, strict=True):
-        assert torch.equal(r, engine(b))
-    with pytest.raises(RuntimeError, match="without a submitted batch"):
-        engine.collect()
-    assert engine.suggest_batch(180, 320) == 1 and engine.copy_times is None
+    with Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_workers=1)) as engine:
+        batches = [probe_image(24), probe_image(24).flip(-1), probe_image(24).flip(-2)]
+        results = run_pipelined(engine, batches)
+        assert len(results) == 3
+        for b, r in zip(batches, results, strict=True):
+            assert torch.equal(r, engine(b))
+        with pytest.raises(RuntimeError, match="without a submitted batch"):
+            engine.collect()
+        assert engine.suggest_batch(180, 320) == 1 and engine.copy_times is None
 
 
 BAD = [torch.rand(3, 8, 8), torch.rand(1, 4, 8, 8), torch.zeros(1, 3, 8, 8, dtype=torch.uint8)]

@@ -11,6 +11,7 @@ from pipelines.commands.common import add_engine_args, add_model_args
 FLAG_SETTINGS = {
     "model": "model.name", "weights": "model.weights", "scale": "model.scale",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
+    "cpu_workers": "engine.cpu_workers",
     "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset", "frames": "pipeline.max_frames",
 }
 
@@ -19,6 +20,9 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="a YAML preset: a path, or a name in configs/ (quality, fast, cpu)")
     p.add_argument("--batch", type=int, default=None, help="frames per model call (default 1)")
     p.add_argument("--tile", type=int, default=None, help="upscale in tiles of N input pixels (0: whole frames)")
+    p.add_argument("--cpu-workers", type=int, default=None, metavar="N",
+                   help="CPU: frames computed side by side, the threads shared among them (0: auto = 2, 1: one "
+                        "frame at a time)")
     p.add_argument("--codec", default=None,
                    help="video encoder: libx264 (default), libx265, libvpx-vp9 (default for .webm), h264_nvenc, "
                         "hevc_nvenc")

@@ -18,12 +18,15 @@ class LocalEngine:
     def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool) -> None:
         self.cfg, self.notices, self.progress = cfg, notices, progress
         self.labels: dict[str, str] = {}
+        self.engine = None
 
     def __enter__(self) -> LocalEngine:
         self.engine, self.scale, self.labels = build_engine(self.cfg, self.notices)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.engine is not None:
+            self.engine.close()
         self.engine = None
 
     def describe(self) -> str:

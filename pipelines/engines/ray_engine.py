@@ -81,7 +81,10 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
             last[0] = now
             progress.update.remote(key, n)
 
-    result = run_segment(job, engine, scale, labels, on_frames)
+    try:
+        result = run_segment(job, engine, scale, labels, on_frames)
+    finally:
+        engine.close()
     result.attempt = attempt
     progress.update.remote(key, result.frames)
     if running is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +16,7 @@ from torch import nn
 from vsr.engine.device import choose_cpu_precision, dtype_name, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
+from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
 
 
@@ -33,16 +36,25 @@ class EngineConfig:
     fast_layers: bool = True  # swap in the equivalent fused layers (vsr/engine/fast_layers.py)
     compile: bool = False  # torch.compile, checked against eager on the first batch of each shape
     cuda_depth: int = 2  # batches in flight on CUDA (submit/collect)
+    # On the CPU, batches computed side by side by submit/collect, each with threads/cpu_workers intra-op threads
+    # (vsr/engine/workers.py): the same throughput alone, and a pipeline's other stages no longer stall the model.
+    # 0: auto (2 where torch has >= 2 threads and nothing is compiled); 1: one batch at a time with every thread.
+    # Calling the engine directly (`engine(x)`, the lowest latency) always uses every thread.
+    cpu_workers: int = 0
 
 
 class Engine:
     """Upscales float tensors (N, 3, H, W) in [0, 1]; returns float32 tensors on the CPU, clamped to [0, 1].
 
+    Results are the caller's own tensors, in the engine's memory format: channels_last on the CPU, so that their
+    NHWC view (what frames and images are made of) is contiguous; NCHW from CUDA.
+
     fp32 runs the model as it is (exact). On CUDA, fp16/bf16 convert the weights (the normalisation layers compute
     their statistics in fp32 internally, so this is safe); on the CPU, bf16 uses autocast.
 
     `engine(x)` is synchronous. `submit(x)` / `collect()` pipeline batches: on CUDA the copies of one batch overlap
-    the compute of the next; on the CPU `submit` computes at once and `collect` hands results back in order.
+    the compute of the next; on the CPU `cpu_workers` batches run side by side (or `submit` computes at once when
+    that is 1) and `collect` hands results back in order. `close()` stops the CPU workers.
     """
 
     def __init__(
@@ -74,7 +86,13 @@ class Engine:
         self._checked_shapes: set[tuple[int, ...]] = set()
         if config.compile:
             self._compiled = torch.compile(self.module)
-        self._pending: deque[torch.Tensor] = deque()
+        self._pending: deque[Future | torch.Tensor] = deque()
+        self.cpu_workers = 1
+        if self.device.type == "cpu":
+            if config.cpu_workers < 0:
+                raise VSRError(f"cpu_workers must be 0 (auto) or more, not {config.cpu_workers}")
+            self.cpu_workers = config.cpu_workers or (2 if torch.get_num_threads() >= 2 and not config.compile else 1)
+        self._workers: FrameWorkers | None = None  # started by the first submit()
         self._cuda = None
         if self.device.type == "cuda":
             from vsr.engine.cuda import CudaPipeline
@@ -93,7 +111,13 @@ class Engine:
         else:
             tile = ""
         fmt = "channels_last" if self.memory_format == torch.channels_last else "NCHW"
-        return f"{self.device} {self.precision} {fmt}{tile}{', compiled' if self._compiled else ''}"
+        workers = ""
+        if self.cpu_workers > 1:
+            workers = f", {self.cpu_workers} frames in parallel x {self._threads_per_worker()} threads"
+        return f"{self.device} {self.precision} {fmt}{tile}{workers}{', compiled' if self._compiled else ''}"
+
+    def _threads_per_worker(self) -> int:
+        return max(1, torch.get_num_threads() // self.cpu_workers)
 
     # --- the model on device tensors -------------------------------------------------------------------------
 
@@ -163,15 +187,19 @@ class Engine:
         if self._cuda is not None:
             self._cuda.submit(x)
             return self._cuda.collect()
-        return self._forward_float(x).contiguous()
+        return self._forward_float(x)
 
     def submit(self, x: torch.Tensor) -> None:
         """Start a batch; its result comes out of `collect()` in submission order. See `in_flight`/`can_submit`."""
         _check_input(x)
         if self._cuda is not None:
             self._cuda.submit(x)
+        elif self.cpu_workers > 1:
+            if self._workers is None:
+                self._start_workers()
+            self._pending.append(self._workers.submit(x))
         else:
-            self._pending.append(self._forward_float(x).contiguous())
+            self._pending.append(self._forward_float(x))
 
     def collect(self) -> torch.Tensor:
         """The oldest submitted batch's result (waits for it)."""
@@ -181,7 +209,33 @@ class Engine:
             return self._cuda.collect()
         if not self._pending:
             raise RuntimeError("collect() without a submitted batch")
-        return self._pending.popleft()
+        result = self._pending.popleft()
+        return result.result() if isinstance(result, Future) else result
+
+    def _start_workers(self) -> None:
+        # The workers hold the engine only weakly, and stop when it is garbage-collected without close().
+        forward = weakref.WeakMethod(self._forward_float)
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            method = forward()
+            if method is None:
+                raise RuntimeError("the engine is gone")
+            return method(x)
+
+        self._workers = FrameWorkers(run, self.cpu_workers, self._threads_per_worker())
+        self._finalizer = weakref.finalize(self, self._workers.close)
+
+    def close(self) -> None:
+        """Stop the CPU worker threads (after the batches in flight); the engine can still be called directly."""
+        if self._workers is not None:
+            self._finalizer()  # closes the workers (once)
+            self._workers = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def in_flight(self) -> int:
@@ -190,7 +244,7 @@ class Engine:
     @property
     def can_submit(self) -> bool:
         """False when the next submit would have to wait: collect first (CUDA keeps `cuda_depth` in flight)."""
-        return self.in_flight < (self.config.cuda_depth if self._cuda is not None else 1)
+        return self.in_flight < (self.config.cuda_depth if self._cuda is not None else self.cpu_workers)
 
     @property
     def copy_times(self):

@@ -91,7 +91,10 @@ def upscale_tiled(
         windows = torch.cat([x[i:i + 1, :, sy.win0:sy.win1, sx.win0:sx.win1] for i, sy, sx in group])
         y = forward(windows)
         if out is None:
-            out = y.new_empty((n, y.shape[1], h * scale, w * scale))
+            # the tiles' memory format (channels_last from the CPU engine), so the copies below stay cheap
+            fmt = torch.channels_last if y.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            out = torch.empty((n, y.shape[1], h * scale, w * scale), dtype=y.dtype, device=y.device,
+                              memory_format=fmt)
         for k, (i, sy, sx) in enumerate(group):
             oy, ox = (sy.core0 - sy.win0) * scale, (sx.core0 - sx.win0) * scale
             hh, ww = (sy.core1 - sy.core0) * scale, (sx.core1 - sx.core0) * scale
