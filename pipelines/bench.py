@@ -51,6 +51,7 @@ class BenchConfig:
     cpu_tile: int = 76_800  # the optimised CPU engine tiles frames of more LR pixels than this (0: never)
     malloc_tuning: bool = True
     threads: int = 0  # torch threads in the children; 0: torch's default (the number of cores)
+    cpu_workers: int = 0  # optimised CPU engine: frames side by side (0: auto, as `upscale` does; 1: one at a time)
     codec: str = "libx264"
     preset: str = "veryfast"
 
@@ -114,6 +115,8 @@ def _check(cfg: BenchConfig) -> None:
         raise VSRError(f"unknown backend {cfg.backend!r}; use torch or onnxruntime")
     if cfg.frames < 1 or cfg.repeats < 1 or cfg.warmup < 0:
         raise VSRError("--frames and --repeats must be at least 1")
+    if cfg.cpu_workers < 0:
+        raise VSRError("--cpu-workers must be 0 (auto) or more")
     if not cfg.models or not cfg.sizes or not cfg.batches or not cfg.precisions:
         raise VSRError("nothing to measure: give at least one model, input size, batch and precision")
     from vsr.engine.device import PRECISIONS
@@ -177,7 +180,7 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
            "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
            "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads,
-           "cpu_tile": cfg.cpu_tile, "backend": cfg.backend}
+           "cpu_tile": cfg.cpu_tile, "cpu_workers": cfg.cpu_workers, "backend": cfg.backend}
     video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
     rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "naive": []}
     # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
@@ -455,11 +458,12 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
         return OnnxEngine(module, scale, job["device"], job.get("threads") or torch.get_num_threads(),
                           notice=notices.append)
     if plain:
-        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0)
+        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0, cpu_workers=1)
     else:
         cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
                            tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
-                           cpu_tile=job.get("cpu_tile", 76_800), compile=job.get("compile", False))
+                           cpu_tile=job.get("cpu_tile", 76_800), compile=job.get("compile", False),
+                           cpu_workers=job.get("cpu_workers", 0))
     return Engine(module, scale, cfg, notice=notices.append)
 
 
@@ -496,6 +500,16 @@ def _percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def _warm_up(engine, x, batches: int) -> None:
+    """`batches` batches through every CPU worker (kernels are built per shape and per thread count)."""
+    for _ in range(batches * getattr(engine, "cpu_workers", 1)):
+        if not engine.can_submit:
+            engine.collect()
+        engine.submit(x)
+    while engine.in_flight:
+        engine.collect()
+
+
 def child_model_only(job: dict) -> dict[str, Any]:
     import torch
 
@@ -509,8 +523,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
     b = job["batch"]
     x = _frame(w, h, b)
     cuda = engine.device.type == "cuda"
-    for _ in range(job["warmup"]):
-        engine(x)
+    _warm_up(engine, x, job["warmup"])
     if cuda:
         torch.cuda.synchronize(engine.device)
         torch.cuda.reset_peak_memory_stats(engine.device)
@@ -546,7 +559,8 @@ def child_model_only(job: dict) -> dict[str, Any]:
         "cpu_ms_per_frame": round(cpu_ms, 3),
         "peak_mem_mib": None, "mem_kind": None, "baseline_rss_mib": round(base_rss, 1) if base_rss else None,
         "h2d_ms_per_frame": None, "d2h_ms_per_frame": None, "gpu_compute_ms_per_frame": None,
-        "engine": engine.describe(), "plain": plain, "precision": engine.precision, "device": str(engine.device),
+        "engine": engine.describe(), "cpu_workers": getattr(engine, "cpu_workers", 1),
+        "plain": plain, "precision": engine.precision, "device": str(engine.device),
         "scale": scale, "weights": weights, "random_weights": random_weights,
         "torch_threads": torch.get_num_threads(), "malloc_tunables": os.environ.get("GLIBC_TUNABLES"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -578,16 +592,19 @@ def child_pipeline(job: dict) -> dict[str, Any]:
     import torch
 
     from pipelines.file import Notices, upscale_file
-    from vsr.io import EncodeSettings
+    from vsr.io import EncodeSettings, probe
 
     if job.get("threads"):
         torch.set_num_threads(job["threads"])
     notices: list[str] = []
     module, scale, _, _ = _load(job)
     engine = _engine(job, module, scale, False, notices)
-    engine(_frame(64, 64, 1))  # load kernels before the clock starts, as the model-only warm-up does
+    # Warm up at the clip's frame size, as the model-only run does: oneDNN (and cuDNN) build their kernels for each
+    # input shape on its first call, a one-off cost of up to a second that is not throughput.
+    info = probe(job["clip"])
+    _warm_up(engine, _frame(info.width, info.height, job["batch"]), 1)
     collected = Notices(echo=False)
-    report = upscale_file(job["clip"], job["out"], engine, scale, batch=job["batch"], overwrite=True,
+    report = upscale_file(job["clip"], job["out"], engine, scale, info=info, batch=job["batch"], overwrite=True,
                           encode=EncodeSettings(codec=job["codec"], preset=job["preset"]), progress=False,
                           notices=collected, labels={"model": job["model"], "device": str(engine.device),
                                                      "precision": engine.precision})
@@ -604,6 +621,11 @@ def child_naive(job: dict) -> dict[str, Any]:
 
     module, scale, _, _ = _load(job)
     module.eval()
+    from vsr.io import probe
+
+    info = probe(job["clip"])
+    with torch.inference_mode():
+        module(_frame(info.width, info.height, 1))  # the same warm-up at the clip's size as the other measurements
     busy = {"decode": 0.0, "model": 0.0, "encode": 0.0}
     frames = 0
     start = time.perf_counter()

@@ -68,8 +68,8 @@ def test_bench_tiny_configuration_end_to_end(tmp_path):
     assert set(row["pipeline"]["stages"]) == {"decode", "upscale", "encode"}
     for st in row["pipeline"]["stages"].values():
         assert st["busy_s"] >= 0 and st["wait_s"] >= 0
-    assert row["pipeline"]["round_fps"] == pytest.approx(row["pipeline"]["frames"] / row["pipeline"]["wall_s"],
-                                                         rel=0.01)
+    wall = row["pipeline"]["wall_s"]  # rounded to 1 ms, which is several % of a tiny clip's wall time
+    assert row["pipeline"]["round_fps"] == pytest.approx(row["pipeline"]["frames"] / wall, rel=max(0.01, 6e-4 / wall))
     # the table names every configuration and the figures
     assert "safmnpp-light-x4" in r.stdout and "opt/plain" in r.stdout
     try:

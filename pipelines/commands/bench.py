@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-tile-area", type=int, default=None,
                    help="CPU: tile frames of more LR pixels than this (default 76800; 0: never)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--cpu-workers", type=int, default=None, metavar="N",
+                   help="optimised CPU engine: frames side by side (default 0: auto, as upscale; 1: one at a time)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile (checked against eager)")
     p.add_argument("--no-pipeline", dest="pipeline", action="store_false", default=None,
                    help="skip the file pipeline and the naive loop")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "model": "models", "weights": "weights", "input_size": "sizes", "batch": "batches",
         "precision": "precisions", "device": "device", "backend": "backend", "frames": "frames",
         "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile_area": "cpu_tile", "threads": "threads",
-        "compile": "compile", "malloc_tuning": "malloc_tuning",
+        "cpu_workers": "cpu_workers", "compile": "compile", "malloc_tuning": "malloc_tuning",
     })
     if args.pipeline is False:
         overrides["pipeline"] = overrides["naive"] = False
