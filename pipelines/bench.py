@@ -137,15 +137,15 @@ def _check(cfg: BenchConfig) -> None:
 
 
 def _onnxruntime_settings(cfg: BenchConfig, notices: list[str]) -> None:
-    """The onnxruntime backend measures model-only (the exported fp32 graph) beside the plain torch model; the
-    file pipeline runs the torch engine, so it and the naive loop are skipped."""
+    """The onnxruntime backend measures model-only (the exported fp32 or fp16 graph) beside the plain torch model;
+    the file pipeline runs the torch engine, so it and the naive loop are skipped."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise VSRError("--backend onnxruntime: onnxruntime is not installed (pip install .[onnx])") from None
-    if any(p not in ("auto", "fp32") for p in cfg.precisions):
-        raise VSRError("--backend onnxruntime runs the exported fp32 model: use --precision fp32 (or auto)")
-    cfg.precisions = ["fp32"]
+    if any(p not in ("auto", "fp32", "fp16") for p in cfg.precisions):
+        raise VSRError("--backend onnxruntime runs an exported fp32 or fp16 graph: use --precision fp32 or fp16")
+    cfg.precisions = list(dict.fromkeys("fp32" if p == "auto" else p for p in cfg.precisions))
     if cfg.pipeline or cfg.naive:
         notices.append("backend onnxruntime: model-only and the plain torch model only (pipeline/naive skipped)")
     cfg.pipeline = cfg.naive = False
@@ -456,7 +456,7 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
         from vsr.engine.onnx_export import OnnxEngine
 
         return OnnxEngine(module, scale, job["device"], job.get("threads") or torch.get_num_threads(),
-                          notice=notices.append)
+                          notice=notices.append, precision=job["precision"])
     if plain:
         cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0, cpu_workers=1)
     else:

@@ -95,3 +95,26 @@ def test_bench_onnxruntime_backend_runs_model_only(tmp_path):
     assert row["pipeline"] is None and row["naive"] is None
     assert row["ratios"]["optimised_over_plain"] == round(row["model_only_fps"] / row["plain_model_fps"], 4)
 
+
+
+@pytest.mark.parametrize("family", ["safmn", "ntire23-safmn", "safmnpp", "safmnpp-light"])
+def test_fp16_export_computes_in_half_precision_within_the_fidelity_bound(family, tmp_path):
+    import onnx
+
+    from vsr.engine.device import psnr_db
+
+    cases = _one_case_per_family()[family]
+    module, spec = load_model(SHARED / cases[0]["weights"])
+    path = tmp_path / "m16.onnx"
+    report = export_onnx(module, spec.scale, path, precision="fp16")
+    assert report.precision == "fp16" and report.psnr_db >= 40
+    graph = onnx.load(str(path)).graph
+    # the conv kernels (GRN's gamma/beta are folded into its fp32 statistics)
+    weights = [t for t in graph.initializer if len(t.dims) == 4 and t.name.endswith(".weight")]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for c in cases:
+        d = torch.load(SHARED / c["case"], weights_only=True)
+        out = session.run(["sr"], {"lr": d["input"].numpy()})[0]  # float32 in and out, like the fp32 file
+        assert out.dtype == "float32" and out.shape == tuple(d["output"].shape)
+        assert psnr_db(torch.from_numpy(out), d["output"]) >= 40

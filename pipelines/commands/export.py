@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="onnx", help="export format: onnx")
     p.add_argument("-o", "--output", default=None, help="the file to write (required)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--precision", default="fp32",
+                   help="fp32 (exact) or fp16 (half-precision graph for TensorRT/GPUs; float32 input and output)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip running the exported file in onnxruntime against torch")
     p.set_defaults(func=run)
@@ -27,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     FORMATS = ("onnx",)
     if args.format not in FORMATS:
         raise VSRError(f"unknown export format {args.format!r}; use {', '.join(FORMATS)}")
+    if args.precision not in ("fp32", "fp16"):
+        raise VSRError(f"export precision {args.precision!r}: use fp32 or fp16")
     if not args.output:
         raise VSRError("export needs -o FILE (the file to write)")
     if not Path(args.output).resolve().parent.is_dir():
@@ -40,8 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from vsr.models import resolve_model
 
     loaded = resolve_model(args.model, args.weights, args.scale)
-    report = export_onnx(loaded.module, loaded.scale, args.output, args.opset or DEFAULT_OPSET, check=args.check)
-    check = f", onnxruntime vs torch max abs error {report.max_abs_error:.2g}" if args.check else ""
-    print(f"wrote {report.path} ({loaded.name} x{loaded.scale}, opset {report.opset}, dynamic batch/height/width"
-          f"{check})")
+    report = export_onnx(loaded.module, loaded.scale, args.output, args.opset or DEFAULT_OPSET, check=args.check,
+                         precision=args.precision)
+    check = ""
+    if args.check:
+        check = f", onnxruntime vs torch fp32 max abs error {report.max_abs_error:.2g}"
+        if report.psnr_db is not None:
+            check += f", {report.psnr_db:.1f} dB"
+    print(f"wrote {report.path} ({loaded.name} x{loaded.scale}, {report.precision}, opset {report.opset}, dynamic "
+          f"batch/height/width{check})")
     return 0

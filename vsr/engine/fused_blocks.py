@@ -51,6 +51,27 @@ def conv_gelu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return F.gelu(conv(x))
 
 
+class OneDNNConv2d(nn.Conv2d):
+    """An nn.Conv2d that calls oneDNN directly where the fused kernel applies (else the ordinary conv).
+
+    PyTorch sends 1x1 convs to its own im2col kernel when the calling thread runs single-threaded, as each CPU
+    frame worker does; oneDNN is faster there: 5.6 ms against 7.4 ms for the 72 -> 36 1x1 conv at 320x180.
+    """
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> OneDNNConv2d:
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                  conv.groups, conv.bias is not None, conv.padding_mode, device="meta")
+        new.weight = conv.weight
+        new.bias = conv.bias
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fusable(self, x):
+            return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, *_conv_args(self), "none", [], "")
+        return super().forward(x)
+
+
 def conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """conv(x) + other, added into the conv's fresh output.
 
@@ -123,7 +144,8 @@ _FUSED = {safmn.FMM: FusedFMM, safmn_ntire23.AttBlock: FusedNtireBlock, safmnpp.
 
 
 def fuse_blocks(module: nn.Module) -> int:
-    """Replace every known block of `module` (in place) by its fused form; returns how many were replaced."""
+    """Replace every known block of `module` (in place) by its fused form, and every conv by `OneDNNConv2d`;
+    returns how many blocks were replaced."""
     count = 0
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
@@ -131,4 +153,8 @@ def fuse_blocks(module: nn.Module) -> int:
             if fused is not None:
                 setattr(parent, name, fused(child))
                 count += 1
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Conv2d:
+                setattr(parent, name, OneDNNConv2d.from_conv(child))
     return count

@@ -19,23 +19,52 @@ from vsr.errors import VSRError
 DEFAULT_OPSET = 17
 
 
+# An fp16 file must keep this fidelity against the fp32 model (the project's bound for reduced precision).
+MIN_FP16_PSNR_DB = 40.0
+
+
 @dataclass
 class ExportReport:
     path: str
     opset: int
     scale: int
-    max_abs_error: float  # onnxruntime vs torch on a check frame (fp32)
+    max_abs_error: float  # onnxruntime vs the fp32 torch model on a check frame
+    precision: str = "fp32"
+    psnr_db: float | None = None  # the same comparison as PSNR (fp16 files)
+
+
+class HalfPrecision(nn.Module):
+    """The model with fp16 weights and activations behind float32 input and output, so the exported file takes
+    the same arrays as the fp32 one. The normalisation layers keep their statistics in fp32 (Cast nodes)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.model = module.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.half()).float()
 
 
 def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DEFAULT_OPSET,
-                check: bool = True) -> ExportReport:
-    """Write `module` (fp32, CPU, eval) as ONNX with input "lr" (N, 3, H, W) and output "sr" (N, 3, sH, sW)."""
+                check: bool = True, precision: str = "fp32") -> ExportReport:
+    """Write `module` (CPU, eval) as ONNX with float32 input "lr" (N, 3, H, W) and output "sr" (N, 3, sH, sW).
+
+    `precision` fp16 computes in half precision inside the graph (for TensorRT and GPUs; the check then bounds
+    its PSNR against the fp32 model instead of the error).
+    """
     if opset < 13:
         raise VSRError(f"--opset {opset}: use 13 or later")
+    if precision not in ("fp32", "fp16"):
+        raise VSRError(f"export precision {precision!r}: use fp32 or fp16")
     path = Path(path)
     if not path.resolve().parent.is_dir():
         raise VSRError(f"{path}: no such directory")
     module = module.float().cpu().eval()
+    reference = module
+    if precision == "fp16":
+        import copy
+
+        module = HalfPrecision(copy.deepcopy(module)).eval()
     example = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
     tmp = path.with_name(path.name + ".part")
     try:
@@ -47,21 +76,27 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
                               opset_version=opset, dynamo=False,
                               dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"},
                                             "sr": {0: "batch", 2: "out_height", 3: "out_width"}})
-        err = float("nan")
+        err, psnr = float("nan"), None
         if check:  # a different size and batch from the example: proves the axes really are dynamic
             x = _smooth_frame(2, 45, 37)
             with torch.no_grad():
-                ref = module(x)
+                ref = reference(x)
             got = torch.from_numpy(OnnxRunner(tmp, "cpu").run(x.numpy()))
             if got.shape != ref.shape:
                 raise VSRError(f"ONNX export gave shape {tuple(got.shape)} instead of {tuple(ref.shape)}")
             err = (got - ref).abs().max().item()
-            if not err <= 1e-4:
+            if precision == "fp32" and not err <= 1e-4:
                 raise VSRError(f"ONNX export differs from torch by {err:.3g} (> 1e-4)")
+            if precision == "fp16":
+                from vsr.engine.device import psnr_db
+
+                psnr = psnr_db(got, ref)
+                if not psnr >= MIN_FP16_PSNR_DB:
+                    raise VSRError(f"fp16 ONNX export is {psnr:.1f} dB from the fp32 model (< {MIN_FP16_PSNR_DB} dB)")
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportReport(str(path), opset, scale, err)
+    return ExportReport(str(path), opset, scale, err, precision, psnr)
 
 
 @contextlib.contextmanager
@@ -123,18 +158,20 @@ class OnnxRunner:
 class OnnxEngine:
     """The model exported and run by onnxruntime, behind the part of `Engine`'s interface the bench uses:
     float32 (N, 3, H, W) in [0, 1] on the CPU in, float32 (N, 3, sH, sW) clamped to [0, 1] on the CPU out.
-    Always fp32 (what the export writes); the session's tensors go through host memory."""
+    The graph is fp32 or fp16 inside (`precision`); the session's tensors go through host memory."""
 
-    def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0, notice=print) -> None:
+    def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0, notice=print,
+                 precision: str = "fp32") -> None:
         import tempfile
 
         self.scale = scale
         self.device = torch.device("cpu")  # where inputs and outputs live
-        self.precision = "fp32"
+        self.precision = precision
         self.copy_times = None
         with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
             path = Path(tmp) / "model.onnx"
-            export_onnx(module, scale, path)  # checked against torch on an image-like batch (fp32, 1e-4)
+            # checked against torch on an image-like batch (fp32: 1e-4; fp16: 40 dB)
+            export_onnx(module, scale, path, precision=precision)
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             self.runner = OnnxRunner(path, device, threads)
@@ -143,7 +180,7 @@ class OnnxEngine:
         self._pending: list[torch.Tensor] = []
 
     def describe(self) -> str:
-        return f"onnxruntime {', '.join(self.runner.providers)} fp32"
+        return f"onnxruntime {', '.join(self.runner.providers)} {self.precision}"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = self.runner.run(x.detach().float().cpu().contiguous().numpy())
