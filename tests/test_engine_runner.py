@@ -121,3 +121,17 @@ def test_cuda_request_without_cuda_is_a_clear_error():
         pytest.skip("this machine has CUDA")
     with pytest.raises(VSRError, match="CUDA is not available"):
         Engine(torch.nn.Identity(), 1, EngineConfig(device="cuda"))
+
+
+def test_compiled_engine_is_checked_against_eager_and_describes_itself():
+    module, _ = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
+    notices: list[str] = []
+    x = probe_image(24)
+    with Engine(module, 4, EngineConfig(device="cpu", precision="fp32", compile=True), notice=notices.append) as e:
+        assert e.cpu_workers == 1
+        y = e(x)
+        described = e.describe()
+    ref = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_workers=1))(x)
+    assert (y - ref).abs().max().item() <= 1e-4
+    # compiled and verified, or told why not (then eager ran)
+    assert described.endswith(", compiled") or any("torch.compile output differs" in n for n in notices)

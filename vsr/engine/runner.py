@@ -116,7 +116,8 @@ class Engine:
         workers = ""
         if self.cpu_workers > 1:
             workers = f", {self.cpu_workers} frames in parallel x {self._threads_per_worker()} threads"
-        return f"{self.device} {self.precision} {fmt}{tile}{workers}{', compiled' if self._compiled else ''}"
+        compiled = ", compiled" if self._compiled is not None else ""  # (a compiled module has no truth value)
+        return f"{self.device} {self.precision} {fmt}{tile}{workers}{compiled}"
 
     def _threads_per_worker(self) -> int:
         return max(1, torch.get_num_threads() // self.cpu_workers)
