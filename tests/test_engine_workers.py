@@ -81,3 +81,25 @@ def test_an_engine_dropped_without_close_stops_its_workers(light):
         if t.name.startswith("vsr-engine-worker"):
             t.join(timeout=5)
     assert _worker_threads() == []
+
+
+def test_the_file_pipeline_writes_the_same_video_with_one_or_two_workers(light, tmp_path):
+    from fractions import Fraction
+
+    from pipelines.file import upscale_file
+
+    from .media_factory import AudioSpec, decode_info, make_clip, stream_packets
+
+    src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=7, audio=[AudioSpec()],
+                    pts=[0, 1, 2, 4, 5, 8, 9], time_base=Fraction(1, 25))  # VFR: timestamps must pass through
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.mp4"
+        with Engine(light, 4, EngineConfig(device="cpu", precision="fp32", cpu_workers=workers)) as engine:
+            upscale_file(src, out, engine, 4, progress=False)
+        outs.append(out)
+    a, b = (decode_info(o) for o in outs)
+    assert a["frames"] == b["frames"] == 7 and a["times"] == b["times"] == decode_info(src)["times"]
+    assert a["size"] == (192, 128)
+    assert stream_packets(outs[0], 0) == stream_packets(outs[1], 0)  # the same frames, in the same order
+    assert stream_packets(outs[0], 1) == stream_packets(outs[1], 1) == stream_packets(src, 1)  # audio copied

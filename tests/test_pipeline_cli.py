@@ -68,6 +68,7 @@ def test_bad_input_and_output_give_one_line_and_write_nothing(tmp_path: Path, cl
     assert clip.read_bytes() == before
     assert "unknown setting" in _error(capsys, "upscale", str(clip), "-o", str(out), "--config",
                                        str(_yaml(tmp_path, "engine:\n  batchsize: 2\n")), *BICUBIC)
+    assert "--cpu-workers" in _error(capsys, "upscale", str(clip), "-o", str(out), "--cpu-workers", "-1", *BICUBIC)
     assert not out.exists()
 
 
