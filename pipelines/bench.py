@@ -48,7 +48,7 @@ class BenchConfig:
     compile: bool = False
     tile: int = 0  # optimised engine's tile (0: whole frames)
     tile_overlap: int = 16
-    cpu_tile: int = 76_800  # the optimised CPU engine tiles frames of more LR pixels than this (0: never)
+    cpu_tile: int = 110_592  # the optimised CPU engine tiles frames of more LR pixels than this (0: never; as Engine)
     malloc_tuning: bool = True
     threads: int = 0  # torch threads in the children; 0: torch's default (the number of cores)
     cpu_workers: int = 0  # optimised CPU engine: frames side by side (0: auto, as `upscale` does; 1: one at a time)
@@ -462,7 +462,7 @@ def _engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
     else:
         cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
                            tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
-                           cpu_tile=job.get("cpu_tile", 76_800), compile=job.get("compile", False),
+                           cpu_tile=job.get("cpu_tile", 110_592), compile=job.get("compile", False),
                            cpu_workers=job.get("cpu_workers", 0))
     return Engine(module, scale, cfg, notice=notices.append)
 

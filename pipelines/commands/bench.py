@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", default=None, help="a video for the pipeline/naive runs instead of a generated clip")
     p.add_argument("--tile", type=int, default=None, help="tile the optimised engine (LR pixels; 0 = off)")
     p.add_argument("--cpu-tile-area", type=int, default=None,
-                   help="CPU: tile frames of more LR pixels than this (default 76800; 0: never)")
+                   help="CPU: tile frames of more LR pixels than this (default 110592; 0: never)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--cpu-workers", type=int, default=None, metavar="N",
                    help="optimised CPU engine: frames side by side (default 0: auto, as upscale; 1: one at a time)")
