@@ -129,7 +129,8 @@ class UpscaleStage(Stage):
     def _upscale(self, frames: list[Frame]) -> None:
         x = torch.from_numpy(np.stack([f.rgb for f in frames])).permute(0, 3, 1, 2).float().div_(self.peak)
         if self._pipelined:
-            # On CUDA the engine copies one batch while it computes the previous: keep up to its depth in flight.
+            # Keep as many batches in flight as the engine takes: on CUDA one is copied while the previous computes,
+            # on the CPU its workers compute them side by side.
             while not self.engine.can_submit:
                 self._collect()
             self.engine.submit(x)

@@ -19,16 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.models import safmn, safmn_ntire23, safmnpp
-from vsr.models.export_ops import adaptive_max_pool_by
 
-
-def _fused_kernel_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+# torch's own CPU builds have it; a build without oneDNN runs the ordinary layers
+_KERNEL_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
 def _fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     return (
-        x.device.type == "cpu"
+        _KERNEL_AVAILABLE
+        and x.device.type == "cpu"
         and x.dtype == torch.float32
         and conv.weight.dtype == torch.float32
         and conv.padding_mode == "zeros"
@@ -36,19 +35,20 @@ def _fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
         and not torch.is_autocast_enabled("cpu")
         and not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
-        and _fused_kernel_available()
     )
 
 
-def _conv_args(conv: nn.Conv2d) -> tuple:
-    return list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
+def _onednn_conv(conv: nn.Conv2d, x: torch.Tensor, post_op: str) -> torch.Tensor:
+    """conv(x) by oneDNN directly, with `post_op` ("none" or "gelu", the exact erf GELU) applied in the kernel."""
+    algorithm = "none" if post_op == "gelu" else ""
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
+        post_op, [], algorithm)
 
 
 def conv_gelu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """gelu(conv(x)), exact (erf) GELU."""
-    if _fusable(conv, x):
-        return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, *_conv_args(conv), "gelu", [], "none")
-    return F.gelu(conv(x))
+    return _onednn_conv(conv, x, "gelu") if _fusable(conv, x) else F.gelu(conv(x))
 
 
 class OneDNNConv2d(nn.Conv2d):
@@ -67,9 +67,7 @@ class OneDNNConv2d(nn.Conv2d):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fusable(self, x):
-            return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, *_conv_args(self), "none", [], "")
-        return super().forward(x)
+        return _onednn_conv(self, x, "none") if _fusable(self, x) else super().forward(x)
 
 
 def conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -81,20 +79,9 @@ def conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Ten
     return conv(x).add_(other)
 
 
-def safm_levels(safm: safmn.SAFM, x: torch.Tensor) -> torch.Tensor:
-    """SAFM's multi-scale features, concatenated (the input of its 1x1 aggregation)."""
-    h, w = x.shape[-2:]
-    chunks = x.chunk(safm.n_levels, dim=1)
-    levels = [safm.mfr[0](chunks[0])]
-    for i in range(1, safm.n_levels):
-        s = safm.mfr[i](adaptive_max_pool_by(chunks[i], 2 ** (i + safm.pool_offset)))
-        levels.append(F.interpolate(s, size=(h, w), mode="nearest"))
-    return torch.cat(levels, dim=1)
-
-
 def safm_residual(safm: safmn.SAFM, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """safm(x) + residual: the GELU gate fused into the aggregation conv, gate * x + residual in one pass."""
-    gate = conv_gelu(safm.aggr, safm_levels(safm, x))
+    gate = conv_gelu(safm.aggr, safm.multi_scale(x))
     return torch.addcmul(residual, gate, x)
 
 

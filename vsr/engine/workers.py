@@ -39,8 +39,6 @@ class FrameWorkers:
             t.start()
         ready.wait()
         torch.set_num_threads(restore)
-        self.count = count
-        self.threads_each = threads_each
 
     def _run(self, threads_each: int, ready: threading.Barrier) -> None:
         # A thread takes its count from the process default on its first parallel op; take it now so that the

@@ -33,7 +33,8 @@ class SAFM(nn.Module):
         self.aggr = nn.Conv2d(dim, dim, 1, 1, 0, bias=bias)
         self.act = nn.GELU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def multi_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """The levels, each back at full resolution, concatenated: the input of the 1x1 aggregation."""
         h, w = x.shape[-2:]
         chunks = x.chunk(self.n_levels, dim=1)
         levels = [self.mfr[0](chunks[0])]
@@ -41,7 +42,10 @@ class SAFM(nn.Module):
             s = adaptive_max_pool_by(chunks[i], 2 ** (i + self.pool_offset))
             s = self.mfr[i](s)
             levels.append(F.interpolate(s, size=(h, w), mode="nearest"))
-        out = self.aggr(torch.cat(levels, dim=1))
+        return torch.cat(levels, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.aggr(self.multi_scale(x))
         return self.act(out) * x
 
 
