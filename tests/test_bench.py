@@ -109,6 +109,7 @@ def test_bench_random_weights_and_per_pixel_scaling(tmp_path, monkeypatch):
     (["--precision", "int4"], "unknown precision"),
     (["--input", "/no/such.mp4"], "no such file"),
     (["--backend", "onnxruntime", "--precision", "bf16"], "use --precision fp32 or fp16"),
+    (["--cpu-workers", "-1"], "--cpu-workers must be 0 (auto) or more"),
 ])
 def test_bench_bad_arguments_are_one_line_errors(args, message):
     r = run_cli("bench", "--frames", "1", "--repeats", "1", *args)

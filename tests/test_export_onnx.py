@@ -73,6 +73,7 @@ def test_export_matches_golden_outputs(family, tmp_path):
     (["--model", "bicubic", "--scale", "2", "--format", "tflite", "-o", "x.onnx"], "unknown export format"),
     (["--model", "bicubic", "--scale", "2"], "needs -o"),
     (["--model", "bicubic", "--scale", "2", "-o", "/nonexistent/dir/x.onnx"], "no such directory"),
+    (["--model", "bicubic", "--scale", "2", "--precision", "bf16", "-o", "x.onnx"], "use fp32 or fp16"),
 ])
 def test_bad_arguments_are_one_line_errors(args, message, tmp_path):
     r = run_cli("export", *args, cwd=tmp_path)
