@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pipelines.live_config import LiveConfig
+from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.errors import VSRError
 from vsr.io.capture import CapturedFrame, CaptureSettings, CaptureStage, open_source
@@ -143,14 +144,6 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-
-
-def _to_rgb8(y: torch.Tensor) -> np.ndarray:
-    return y[0].mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
 def _load_model(cfg: LiveConfig, width: int, height: int, log: Callable[[str], None]):
     from pipelines.live_select import DEFAULT_CANDIDATES, choose_model
     from vsr.models import resolve_model
@@ -177,8 +170,7 @@ def _load_model(cfg: LiveConfig, width: int, height: int, log: Callable[[str], N
         selection = {"chosen": loaded.name, "fps": round(fps, 2), "target_fps": cfg.target_fps,
                      "reason": f"named explicitly; {verdict} the target"}
     else:
-        with torch.inference_mode():
-            engine(torch.zeros(1, 3, height, width))  # warm-up: the first call allocates, don't count it as latency
+        engine(probe_frames(1, height, width))  # warm-up: the first call allocates, don't count it as latency
     return loaded, engine, selection
 
 
@@ -226,7 +218,7 @@ def _choose_batch(cfg: LiveConfig, engine: Engine, info, log: Callable[[str], No
     n = max(1, cfg.batch)
     if n == 1:
         return 1
-    x = torch.zeros(n, 3, info.height, info.width)
+    x = probe_frames(n, info.height, info.width)
     engine(x)  # warm-up at this shape
     t0 = time.perf_counter()
     engine(x)
@@ -386,8 +378,7 @@ def _loop(cfg, capture, slot, audio_q, engine, sinks: _Sinks, info, out_size, lo
                 batch.append((frame, rgb, age_ms))
             if not batch:
                 continue
-            y = engine(torch.cat([_to_tensor(rgb) for _, rgb, _ in batch]))
-            outs = [_to_rgb8(y[i:i + 1]) for i in range(len(batch))]
+            outs = engine(np.stack([rgb for _, rgb, _ in batch]))  # uint8 frames in and out
             ready = time.monotonic()
             inference_ms = (ready - taken) * 1000.0
             if not sinks.opened:

@@ -12,9 +12,9 @@ import json
 import pytest
 import torch
 
+from vsr.engine.guard import WiderModels, guarded
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
-from vsr.models.layers import OUTPUT_LIMIT
 
 from .conftest import SHARED
 
@@ -33,10 +33,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def run_all(model: torch.nn.Module, scale: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each precision with the engine's numeric guard (vsr/engine/guard.py) applied to the raw output."""
+    wider = WiderModels(model, torch.device("cpu"))
     with torch.inference_mode():
-        out = {"fp32": model(x)}
-        out["fp16"] = model.half()(x.half()).float()
-        out["bf16"] = model.to(torch.bfloat16)(x.to(torch.bfloat16)).float()
+        out = {"fp32": guarded(wider, x, model(x), reduced=False)}
+        out["fp16"] = guarded(wider, x, model.half()(x.half()).float(), reduced=True)
+        out["bf16"] = guarded(wider, x, model.to(torch.bfloat16)(x.to(torch.bfloat16)).float(), reduced=True)
         model.float()
     out["bf16-autocast"] = Engine(model, scale, EngineConfig("cpu", "bf16", fast_layers=False))(x)
     return out
@@ -69,16 +71,21 @@ def test_half_precision_is_finite_and_close_to_fp32(weights, case):
 
 def test_exploding_checkerboard_is_recomputed_not_nan():
     """SAFMN++ squares its features block after block: on a one-pixel checkerboard the exact output is ~1e40,
-    beyond even fp32. fp32 falls back to fp64, fp16/bf16 to fp32; all give the same saturated picture."""
+    beyond even fp32. The engine's guard recomputes that frame in fp64 (fp32 engine) or fp32 (reduced precision);
+    all give the same saturated picture, and the model itself stays as it is (training sees it unguarded)."""
     model, _ = load_model(SHARED / "weights" / "ntire2024_safmnpp_x4.pth")
     yy, xx = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
     x = ((yy + xx) % 2).float().expand(1, 3, 32, 32)
     with torch.inference_mode():
         exact = model.double()(x.double())
         model.float()
-        fp32 = model(x)
         assert exact.abs().max() > 1e30  # the model really explodes here
-        assert fp32.abs().max() <= OUTPUT_LIMIT and torch.isfinite(fp32).all()
-        assert psnr(fp32, exact) >= 60
-        model.train()  # training sees the model as it is: no fallback
-        assert not torch.isfinite(model(x)).all()
+        assert not torch.isfinite(model(x)).all()  # no guard inside the model
+    engine = Engine(model, 4, EngineConfig("cpu", "fp32"))
+    fp32 = engine(x)
+    assert engine.guard_recomputes == 1
+    assert torch.isfinite(fp32).all() and 0 <= fp32.min() and fp32.max() <= 1
+    assert psnr(fp32, exact) >= 60
+    frames = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # the same through the frames path
+    assert engine(frames).dtype == frames.dtype and engine.guard_recomputes == 2
+    assert abs(engine(frames).astype(float) / 255 - fp32.permute(0, 2, 3, 1).numpy()).max() <= 0.5 / 255 + 1e-6

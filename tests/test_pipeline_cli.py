@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from pipelines.cli import main
@@ -95,7 +96,7 @@ def test_a_failing_stage_stops_everything_and_leaves_nothing(tmp_path: Path, cli
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("model exploded")
-        return x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+        return np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # frames (N, H, W, 3)
 
     out = tmp_path / "fail.mp4"
     with pytest.raises(RuntimeError, match="model exploded"):

@@ -1,20 +1,32 @@
-"""CUDA data movement: pinned host buffers, copies on their own stream, results copied back behind the next batch.
+"""CUDA data movement: integer frames through pinned buffers, three streams, and no host synchronisation in submit.
 
-`CudaPipeline.submit(x)` stages a CPU batch into a pinned buffer, copies it to the GPU on the upload stream
-(non_blocking), runs the model on the compute stream once the copy's event has fired, and queues the copy of the
-result back into another pinned buffer on the download stream. Uploads and downloads have a stream each: on one
-shared stream the upload of batch k+1 would queue behind the download of batch k, which waits for k's compute.
-`collect()` waits only for the oldest batch, so while the caller collects batch k the GPU already computes
-batch k+1, and the download of batch k overlaps that compute.
+`CudaPipeline.submit(x)` stages a CPU batch (uint8/uint16 frames, or float) into a pinned buffer, uploads it on the
+upload stream, runs `run` on the compute stream once the upload's event has fired (conversion to float, the
+model, the numeric guard's per-frame flags and the quantisation back to integers all happen there), and queues the
+download of the result and the flags into pinned buffers on the download stream. Uploads and downloads have a
+stream each: on one shared stream the upload of batch k+1 would queue behind the download of batch k, which waits
+for k's compute. Nothing in `submit` waits for the GPU, so the caller prepares batch k+1 while k computes.
+
+`collect()` waits only for the oldest batch's download, reads its guard flags (already on the host by then) and
+lets `repair` recompute the flagged frames from the slot's input, which stays in its pinned buffer until then.
+
+Integrated GPUs (Jetson) share memory with the CPU: the pinned staging copy of the input would be a pure extra
+memcpy, so the caller's batch is copied to the device directly (`staging=False`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+
+from vsr.engine.tiling import is_out_of_memory
+
+Run = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Repair = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 @dataclass
@@ -31,10 +43,11 @@ class CopyTimes:
 
 @dataclass
 class _Slot:
-    """Pinned buffers and events of one batch in flight; reused once that batch has been collected."""
+    """Host buffers and events of one batch in flight; reused once that batch has been collected."""
 
-    pinned_in: torch.Tensor | None = None
-    pinned_out: torch.Tensor | None = None
+    host_in: torch.Tensor | None = None
+    host_out: torch.Tensor | None = None
+    host_flags: torch.Tensor | None = None
     events: list[torch.cuda.Event] = field(default_factory=list)
 
 
@@ -42,16 +55,34 @@ def _event() -> torch.cuda.Event:
     return torch.cuda.Event(enable_timing=True)
 
 
-class CudaPipeline:
-    """Runs `forward` (device tensor in, float32 device tensor out) on CPU batches with overlapped copies.
+@contextlib.contextmanager
+def math_flags(exact: bool, benchmark: bool) -> Iterator[None]:
+    """cuDNN/cuBLAS settings for one model call: TF32 off when fp32 must be exact (Ampere and later use TF32 for
+    fp32 convolutions by default, ~1e-3 relative error), cudnn.benchmark for the fixed shapes of a video."""
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    torch.backends.cudnn.allow_tf32 = not exact
+    torch.backends.cuda.matmul.allow_tf32 = not exact
+    torch.backends.cudnn.benchmark = benchmark
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.benchmark) = saved
 
-    `depth` batches may be in flight; `submit` blocks (on the oldest batch) when all slots are busy, which bounds
-    the pinned memory to `depth` input and output buffers.
+
+class CudaPipeline:
+    """Runs `run` (device batch in, (device result, device flags) out) on CPU batches with overlapped copies.
+
+    `depth` batches may be in flight; `submit` raises when all slots are busy (collect first), which bounds the
+    pinned memory to `depth` sets of buffers.
     """
 
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, depth: int = 2):
-        self.forward = forward
+    def __init__(self, run: Run, repair: Repair, device: torch.device, depth: int = 2, staging: bool = True,
+                 notice: Callable[[str], None] | None = None) -> None:
+        self.run, self.repair = run, repair
         self.device = device
+        self.staging = staging
+        self.notice = notice or (lambda msg: None)
         self.upload_stream = torch.cuda.Stream(device)
         self.download_stream = torch.cuda.Stream(device)
         self.compute_stream = torch.cuda.Stream(device)
@@ -59,68 +90,115 @@ class CudaPipeline:
         self.free = deque(range(depth))
         self.in_flight: deque[int] = deque()
         self.times = CopyTimes()
+        self._pageable = False  # set after pinned memory ran out: slower (synchronous) copies, never wrong
 
     def __len__(self) -> int:
         return len(self.in_flight)
 
-    @staticmethod
-    def _pinned(buf: torch.Tensor | None, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = torch.empty(shape, dtype=dtype, pin_memory=True)
-        return buf
+    def _host(self, buf: torch.Tensor | None, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+        if buf is not None and buf.shape == shape and buf.dtype == dtype:
+            return buf
+        if not self._pageable:
+            try:
+                return torch.empty(shape, dtype=dtype, pin_memory=True)
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                self._pageable = True
+                self.notice("out of pinned host memory: copying through pageable memory (slower)")
+        return torch.empty(shape, dtype=dtype)
 
     def submit(self, x: torch.Tensor) -> None:
         """Queue one CPU batch; returns once its input has been staged (not once it has run)."""
         if not self.free:
             raise RuntimeError("CudaPipeline: all slots busy; collect() before submitting more")
         index = self.free.popleft()
-        slot = self.slots[index]
-        slot.pinned_in = self._pinned(slot.pinned_in, x.shape, x.dtype)
-        slot.pinned_in.copy_(x)  # the only host-side copy; this slot's last upload finished before it was collected
+        try:
+            self._queue(self.slots[index], x)
+        except BaseException:
+            # The slot goes back (an out-of-memory error must not lose it), once nothing still reads its buffers.
+            self.upload_stream.synchronize()
+            self.free.appendleft(index)
+            raise
+        self.in_flight.append(index)
+
+    def _queue(self, slot: _Slot, x: torch.Tensor) -> None:
+        if self.staging:
+            slot.host_in = self._host(slot.host_in, x.shape, x.dtype)
+            slot.host_in.copy_(x)  # the only host-side copy; this slot's last upload finished before it was collected
+        else:
+            slot.host_in = x
         # Each stream's start event fires when that stream reaches it, so start->end is the work itself.
         h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = (_event() for _ in range(6))
         with torch.cuda.stream(self.upload_stream):
             h2d_start.record()
-            x_dev = slot.pinned_in.to(self.device, non_blocking=True)
+            x_dev = slot.host_in.to(self.device, non_blocking=self.staging)
             h2d_end.record()
         self.compute_stream.wait_event(h2d_end)
         with torch.cuda.stream(self.compute_stream):
             run_start.record()
             x_dev.record_stream(self.compute_stream)  # allocated on the upload stream, used here
-            y = self.forward(x_dev)
+            y, flags = self.run(x_dev)
             run_end.record()
-        slot.pinned_out = self._pinned(slot.pinned_out, y.shape, y.dtype)
+        slot.host_out = self._host(slot.host_out, y.shape, y.dtype)
+        slot.host_flags = self._host(slot.host_flags, flags.shape, flags.dtype)
         self.download_stream.wait_event(run_end)
         with torch.cuda.stream(self.download_stream):
             d2h_start.record()
             y.record_stream(self.download_stream)
-            slot.pinned_out.copy_(y, non_blocking=True)
+            flags.record_stream(self.download_stream)
+            slot.host_out.copy_(y, non_blocking=True)
+            slot.host_flags.copy_(flags, non_blocking=True)
             d2h_end.record()
         slot.events = [h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end]
         self.times.h2d_bytes += x.numel() * x.element_size()
         self.times.d2h_bytes += y.numel() * y.element_size()
-        self.in_flight.append(index)
 
     def collect(self) -> torch.Tensor:
-        """Wait for the oldest batch and return its result as a CPU tensor of its own."""
+        """Wait for the oldest batch and return its result as a CPU tensor of its own (flagged frames repaired)."""
         index = self.in_flight.popleft()
         slot = self.slots[index]
-        h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = slot.events
-        d2h_end.synchronize()  # also means the slot's upload is done: the download waited for it via compute
-        assert slot.pinned_out is not None
-        out = slot.pinned_out.clone()  # the pinned buffer is reused by a later batch
-        self.times.h2d_ms += h2d_start.elapsed_time(h2d_end)
-        self.times.compute_ms += run_start.elapsed_time(run_end)
-        self.times.d2h_ms += d2h_start.elapsed_time(d2h_end)
-        self.times.batches += 1
-        self.free.append(index)
+        try:
+            h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = slot.events
+            d2h_end.synchronize()  # also means the slot's upload is done: the download waited for it via compute
+            assert slot.host_out is not None and slot.host_flags is not None and slot.host_in is not None
+            out = slot.host_out.clone()  # the pinned buffer is reused by a later batch
+            if bool(slot.host_flags.any()):
+                self.repair(slot.host_in, out, slot.host_flags)
+            self.times.h2d_ms += h2d_start.elapsed_time(h2d_end)
+            self.times.compute_ms += run_start.elapsed_time(run_end)
+            self.times.d2h_ms += d2h_start.elapsed_time(d2h_end)
+            self.times.batches += 1
+        finally:
+            if not self.staging:
+                slot.host_in = None  # the caller's tensor: do not keep it alive
+            self.free.append(index)
         return out
 
 
-def auto_batch(probe: Callable[[int], None], device: torch.device, cap: int = 32, headroom: float = 0.6) -> int:
-    """The largest batch (<= cap) whose peak memory fits `headroom` of the free GPU memory.
+def is_integrated(device: torch.device) -> bool:
+    """A GPU that shares the host's memory (Jetson): host staging and host-memory limits work differently there."""
+    return bool(torch.cuda.get_device_properties(device).is_integrated)
 
-    `probe(n)` runs one batch of n frames; its peak allocation at batch 1 and 2 gives the per-frame cost.
+
+def host_available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def auto_batch(probe: Callable[[int], None], device: torch.device, host_bytes_per_frame: int, depth: int,
+               cap: int = 32, headroom: float = 0.6, host_share: float = 0.25) -> int:
+    """The largest batch (<= cap) whose peak GPU memory fits `headroom` of the free GPU memory and whose pinned
+    buffers (`depth` batches in flight, `host_bytes_per_frame` each) fit `host_share` of the available host memory.
+
+    `probe(n)` runs one batch of n realistic frames; its peak allocation at batch 1 and 2 gives the per-frame cost.
     """
     peaks = []
     for n in (1, 2):
@@ -132,4 +210,8 @@ def auto_batch(probe: Callable[[int], None], device: torch.device, cap: int = 32
         peaks.append(torch.cuda.max_memory_allocated(device) - base)
     per_frame = max(peaks[1] - peaks[0], peaks[0] // 2, 1)
     free, _total = torch.cuda.mem_get_info(device)
-    return max(1, min(cap, int(free * headroom // per_frame)))
+    batch = int(free * headroom // per_frame)
+    host = host_available_bytes()
+    if host is not None and not is_integrated(device):  # integrated: the device figure above is the same memory
+        batch = min(batch, int(host * host_share // max(1, depth * host_bytes_per_frame)))
+    return max(1, min(cap, batch))

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from vsr.errors import VSRError
@@ -48,6 +49,15 @@ def probe_image(size: int = 64) -> torch.Tensor:
     photos) far outside their range and understates bf16's fidelity on video by 20-30 dB."""
     coarse = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def probe_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """`n` smooth, image-like uint8 frames (N, H, W, 3): what speed probes (auto batch, live's model choice, bench)
+    feed the engine. Real-looking content keeps them honest: white noise trips the numeric guard of some models
+    (vsr/engine/guard.py), and a probe would then time the fp32 recomputation instead of the model."""
+    coarse = torch.rand(n, 3, max(2, height // 16), max(2, width // 16), generator=torch.Generator().manual_seed(seed))
+    x = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
+    return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def choose_cpu_precision(

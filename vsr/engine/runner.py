@@ -1,8 +1,14 @@
-"""Run an upscaling model on batches: device, precision, memory format, tiling and CUDA copies in one place."""
+"""Run an upscaling model on batches: device, precision, memory format, tiling, the numeric guard and CUDA copies.
+
+Frames in, frames out: the engine takes integer RGB frames (N, H, W, 3) uint8/uint16 (numpy or torch) and returns
+frames of the same dtype, converted and quantised where the model runs (vsr/engine/frames.py). Float tensors
+(N, 3, H, W) in [0, 1] are taken too and come back as float (images, tests).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import sys
 import weakref
 from collections import deque
@@ -10,14 +16,20 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from vsr.engine.device import choose_cpu_precision, dtype_name, resolve_device, resolve_precision
+from vsr.engine.cuda import math_flags
+from vsr.engine.device import choose_cpu_precision, dtype_name, probe_frames, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
+from vsr.engine.frames import as_frame_tensor, float_to_frames, frames_to_float, is_frames
+from vsr.engine.guard import WiderModels, untrusted, wider
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
+
+Batch = np.ndarray | torch.Tensor
 
 
 @dataclass
@@ -31,13 +43,16 @@ class EngineConfig:
     # On the CPU, frames of more than this many LR pixels run in tiles whose windows (core + overlap) stay within
     # it: the activations of a whole large frame (75-150 MB per map at 960x540) are fresh mmaps that page-fault
     # on every frame and thrash the caches; a window of at most 384x288 px keeps the efficient models' largest maps
-    # (72 channels) under 32 MB, glibc's largest mmap threshold, so they stay in reused heap memory. Output within
-    # ~60-70 dB of untiled on photos. The value is the window area in LR pixels; 0: off. (76,800 before: 960x540 in
-    # 3x3 tiles computed 1.3x the pixels; now 6 full-height strips, 1.2x: per-pixel speed 0.77 -> 0.89 of 320x180.)
+    # (72 channels) under 32 MB, glibc's largest mmap threshold, so they stay in reused heap memory (docs/bench.md).
+    # The value is the window area in LR pixels; 0: off.
     cpu_tile: int = 110_592
     fast_layers: bool = True  # swap in the equivalent fused layers (vsr/engine/fast_layers.py)
     compile: bool = False  # torch.compile, checked against eager on the first batch of each shape
+    # torch.compile's mode: "reduce-overhead" replays CUDA graphs (its static output buffers are consumed on the
+    # compute stream by the quantisation, which writes a fresh tensor, before the next replay can overwrite them).
+    compile_mode: str = "default"
     cuda_depth: int = 2  # batches in flight on CUDA (submit/collect)
+    cudnn_benchmark: bool = True  # a video's shapes repeat: let cuDNN time its algorithms once per shape
     # On the CPU, batches computed side by side by submit/collect, each with threads/cpu_workers intra-op threads
     # (vsr/engine/workers.py): the same throughput alone, and a pipeline's other stages no longer stall the model.
     # 0: auto (2 where torch has >= 2 threads and nothing is compiled); 1: one batch at a time with every thread.
@@ -46,26 +61,21 @@ class EngineConfig:
 
 
 class Engine:
-    """Upscales float tensors (N, 3, H, W) in [0, 1]; returns float32 tensors on the CPU, clamped to [0, 1].
+    """Upscales batches of frames (or float tensors) with one model on one device.
 
-    Results are the caller's own tensors, in the engine's memory format: channels_last on the CPU, so that their
-    NHWC view (what frames and images are made of) is contiguous; NCHW from CUDA.
-
-    fp32 runs the model as it is (exact). On CUDA, fp16/bf16 convert the weights (the normalisation layers compute
-    their statistics in fp32 internally, so this is safe); on the CPU, bf16 uses autocast.
+    fp32 runs the model as it is (exact: TF32 off on CUDA). On CUDA, fp16/bf16 convert the weights (the
+    normalisation layers compute their statistics in fp32 internally); on the CPU, bf16 uses autocast. Frames whose
+    output is not finite (or, in fp16/bf16, out of range) are recomputed at a wider precision (vsr/engine/guard.py);
+    `guard_recomputes` counts them.
 
     `engine(x)` is synchronous. `submit(x)` / `collect()` pipeline batches: on CUDA the copies of one batch overlap
-    the compute of the next; on the CPU `cpu_workers` batches run side by side (or `submit` computes at once when
-    that is 1) and `collect` hands results back in order. `close()` stops the CPU workers.
+    the compute of the next and submit never waits for the GPU; on the CPU `cpu_workers` batches run side by side
+    (or `submit` computes at once when that is 1) and `collect` hands results back in order. numpy in, numpy out;
+    a tensor in, a CPU tensor out. `close()` stops the CPU workers.
     """
 
-    def __init__(
-        self,
-        module: nn.Module,
-        scale: int,
-        config: EngineConfig | None = None,
-        notice: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, module: nn.Module, scale: int, config: EngineConfig | None = None,
+                 notice: Callable[[str], None] | None = None) -> None:
         config = config or EngineConfig()
         self.config = config
         self.scale = scale
@@ -74,8 +84,9 @@ class Engine:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         # torch.compile fuses the elementwise work itself, better without the hand-fused blocks (their oneDNN calls
         # are opaque to it): NTIRE23 SAFMN 320x180, compiled 349 ms/frame from the plain blocks, 387 from the fused
-        module = with_fast_layers(module, fuse_blocks=not config.compile) if config.fast_layers else module
-        self.module = module.eval().to(self.device, memory_format=self.memory_format)
+        plain = module.eval()
+        own = with_fast_layers(plain, fuse_blocks=not config.compile) if config.fast_layers else copy.deepcopy(plain)
+        self.module = own.to(self.device, memory_format=self.memory_format)
         for p in self.module.parameters():
             p.requires_grad_(False)
         if config.precision == "auto" and self.device.type == "cpu":
@@ -85,12 +96,15 @@ class Engine:
         self._cast_weights = self.device.type == "cuda" and self.dtype != torch.float32
         if self._cast_weights:
             self.module = self.module.to(self.dtype)
+        self._wider = WiderModels(plain, self.device)
+        self.guard_recomputes = 0
         self.tile = config.tile
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._checked_shapes: set[tuple[int, ...]] = set()
         if config.compile:
-            self._compiled = torch.compile(self.module)
+            self._compiled = torch.compile(self.module, mode=config.compile_mode)
         self._pending: deque[Future | torch.Tensor] = deque()
+        self._as_numpy: deque[bool] = deque()
         self.cpu_workers = 1
         if self.device.type == "cpu":
             if config.cpu_workers < 0:
@@ -99,9 +113,10 @@ class Engine:
         self._workers: FrameWorkers | None = None  # started by the first submit()
         self._cuda = None
         if self.device.type == "cuda":
-            from vsr.engine.cuda import CudaPipeline
+            from vsr.engine.cuda import CudaPipeline, is_integrated
 
-            self._cuda = CudaPipeline(self._forward_float, self.device, depth=config.cuda_depth)
+            self._cuda = CudaPipeline(self._run, self._repair, self.device, depth=config.cuda_depth,
+                                      staging=not is_integrated(self.device), notice=self.notice)
 
     @property
     def precision(self) -> str:
@@ -119,6 +134,8 @@ class Engine:
         if self.cpu_workers > 1:
             workers = f", {self.cpu_workers} frames in parallel x {self._threads_per_worker()} threads"
         compiled = ", compiled" if self._compiled is not None else ""  # (a compiled module has no truth value)
+        if compiled and self.config.compile_mode != "default":
+            compiled += f" ({self.config.compile_mode})"
         return f"{self.device} {self.precision} {fmt}{tile}{workers}{compiled}"
 
     def _threads_per_worker(self) -> int:
@@ -142,7 +159,7 @@ class Engine:
             return self.module(x)
         y = self._compiled(x)
         key = tuple(x.shape)
-        if key not in self._checked_shapes:
+        if key not in self._checked_shapes:  # once per shape: the one host synchronisation of a compiled engine
             ref = self.module(x)
             err = (y.float() - ref.float()).abs().max().item()
             bound = 1e-4 if self.dtype == torch.float32 else 2e-2
@@ -153,8 +170,8 @@ class Engine:
             self._checked_shapes.add(key)
         return y
 
-    def _forward_float(self, x: torch.Tensor) -> torch.Tensor:
-        """Device tensor in (any float dtype), float32 device tensor in [0, 1] out; tiled when a tile is set."""
+    def _forward_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Float device tensor in, the model's float32 output (not clamped) out; tiled when a tile is set."""
         x = x.contiguous(memory_format=self.memory_format)
         if self._cast_weights:
             x = x.to(self.dtype)
@@ -172,57 +189,99 @@ class Engine:
                 return upscale_tiled(untiled, x, self.scale, grid, self.config.tile_overlap, 1)
             return untiled(x)
 
-        with torch.inference_mode():
-            y, self.tile = run_with_tile_fallback(run, self.tile, max(x.shape[-2:]), self.notice)
-            return y.clamp_(0.0, 1.0)
+        y, self.tile = run_with_tile_fallback(run, self.tile, max(x.shape[-2:]), self.notice)
+        return y
 
     def _cache_tiles(self, h: int, w: int) -> tuple[int, int] | None:
         if self.device.type != "cpu" or self.config.cpu_tile <= 0:
             return None
         return cache_tiles(h, w, self.config.cpu_tile, self.config.tile_overlap)
 
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A device batch (frames or float) -> (result in the same representation, per-frame guard flags), both on
+        the device; nothing here waits for the device."""
+        with torch.inference_mode(), math_flags(self.dtype == torch.float32, self.config.cudnn_benchmark):
+            frames = is_frames(x)
+            y = self._forward_raw(frames_to_float(x) if frames else x)
+            flags = untrusted(y, self.dtype != torch.float32)
+            # not in place: under CUDA graphs `y` is a static buffer that the next replay overwrites
+            out = float_to_frames(y, x.dtype) if frames else torch.clamp(y, 0.0, 1.0)
+            if self._cuda is not None:
+                out = out.contiguous()  # what the pinned buffer holds: the download is then one plain copy
+        return out, flags
+
+    def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor) -> None:
+        """Recompute, in place in `out`, the frames that `flags` marks, from input `x`, at the wider precision."""
+        index = torch.nonzero(flags.cpu()).flatten().tolist()
+        with torch.inference_mode():
+            for i in index:
+                xi = x[i:i + 1].to(self.device)
+                y = self._wider(frames_to_float(xi) if is_frames(xi) else xi.float(), wider(self.dtype))
+                y = float_to_frames(y, xi.dtype) if is_frames(xi) else y.clamp_(0.0, 1.0)
+                out[i:i + 1] = y.to(out.device, out.dtype)
+        self.guard_recomputes += len(index)
+
+    def _run_now(self, x: torch.Tensor) -> torch.Tensor:
+        """One batch on the CPU device, guard repairs included."""
+        out, flags = self._run(x)
+        if bool(flags.any()):
+            self._repair(x, out, flags)
+        return out
+
     def forward_device(self, x: torch.Tensor) -> torch.Tensor:
-        """Run on a tensor (moved to the device if needed); returns float32 in [0, 1] on the device."""
-        return self._forward_float(x.to(self.device, non_blocking=True))
+        """Run a float batch (moved to the device if needed); returns float32 in [0, 1] on the device."""
+        x = x.to(self.device, non_blocking=True)
+        out, flags = self._run(x)
+        if bool(flags.any()):  # a synchronisation: this entry point is for callers that want device tensors
+            self._repair(x, out, flags)
+        return out
 
     # --- public API ---------------------------------------------------------------------------------------------
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
+    def __call__(self, x: Batch) -> Batch:
+        """One batch, synchronously; on the CPU with every thread (the lowest latency)."""
+        numpy_in = isinstance(x, np.ndarray)
+        t = _checked_input(x)
         if self._cuda is not None:
-            self._cuda.submit(x)
-            return self._cuda.collect()
-        return self._forward_float(x)
+            if len(self._cuda):
+                raise RuntimeError("engine(x) while batches are in flight: collect() them first")
+            self._cuda.submit(t)
+            out = self._cuda.collect()
+        else:
+            out = self._run_now(t)
+        return out.numpy() if numpy_in else out
 
-    def submit(self, x: torch.Tensor) -> None:
+    def submit(self, x: Batch) -> None:
         """Start a batch; its result comes out of `collect()` in submission order. See `in_flight`/`can_submit`."""
-        _check_input(x)
+        numpy_in = isinstance(x, np.ndarray)
+        t = _checked_input(x)
         if self._cuda is not None:
-            self._cuda.submit(x)
+            self._cuda.submit(t)
         elif self.cpu_workers > 1:
             if self._workers is None:
                 self._start_workers()
-            self._pending.append(self._workers.submit(x))
+            self._pending.append(self._workers.submit(t))
         else:
-            self._pending.append(self._forward_float(x))
+            self._pending.append(self._run_now(t))
+        self._as_numpy.append(numpy_in)
 
-    def collect(self) -> torch.Tensor:
+    def collect(self) -> Batch:
         """The oldest submitted batch's result (waits for it)."""
-        if self._cuda is not None:
-            if not len(self._cuda):
-                raise RuntimeError("collect() without a submitted batch")
-            return self._cuda.collect()
-        if not self._pending:
+        if not self._as_numpy:
             raise RuntimeError("collect() without a submitted batch")
-        result = self._pending.popleft()
-        return result.result() if isinstance(result, Future) else result
+        if self._cuda is not None:
+            out = self._cuda.collect()
+        else:
+            result = self._pending.popleft()
+            out = result.result() if isinstance(result, Future) else result
+        return out.numpy() if self._as_numpy.popleft() else out
 
     def _start_workers(self) -> None:
         # The workers hold the engine only weakly, and stop when it is garbage-collected without close().
-        forward = weakref.WeakMethod(self._forward_float)
+        run_now = weakref.WeakMethod(self._run_now)
 
         def run(x: torch.Tensor) -> torch.Tensor:
-            method = forward()
+            method = run_now()
             if method is None:
                 raise RuntimeError("the engine is gone")
             return method(x)
@@ -244,7 +303,7 @@ class Engine:
 
     @property
     def in_flight(self) -> int:
-        return len(self._cuda) if self._cuda is not None else len(self._pending)
+        return len(self._as_numpy)
 
     @property
     def can_submit(self) -> bool:
@@ -257,19 +316,30 @@ class Engine:
         return self._cuda.times if self._cuda is not None else None
 
     def suggest_batch(self, height: int, width: int, cap: int = 32) -> int:
-        """Batch size for `batch: auto`: 1 on the CPU (batching does not help there), else what fits the GPU."""
+        """Batch size for `batch: auto`: 1 on the CPU (batching does not help there), else what fits the GPU's
+        memory and the host's pinned memory, measured on image-like 8-bit frames of this size."""
         if self.device.type != "cuda":
             return 1
         from vsr.engine.cuda import auto_batch
 
         def probe(n: int) -> None:
-            self._forward_float(torch.rand(n, 3, height, width, device=self.device))
+            self._run(torch.from_numpy(probe_frames(n, height, width)).to(self.device))
 
-        return auto_batch(probe, self.device, cap=cap)
+        host_bytes = height * width * 3 * (1 + self.scale**2)  # one uint8 input and output frame, pinned
+        return auto_batch(probe, self.device, host_bytes, self.config.cuda_depth, cap=cap)
 
 
-def _check_input(x: torch.Tensor) -> None:
+def _checked_input(x: Batch) -> torch.Tensor:
+    """The batch as a CPU tensor: integer frames (N, H, W, 3) or float (N, 3, H, W)."""
+    if is_frames(x):
+        t = as_frame_tensor(x)
+        if t.dim() != 4 or t.shape[3] != 3:
+            raise VSRError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
+        return t
+    if not isinstance(x, torch.Tensor):
+        raise VSRError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
     if x.dim() != 4 or x.shape[1] != 3:
         raise VSRError(f"engine input must be (N, 3, H, W); got {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise VSRError(f"engine input must be a float tensor in [0, 1]; got {x.dtype}")
+        raise VSRError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
+    return x

@@ -104,11 +104,17 @@ def upscale_tiled(
     return out
 
 
+# How the libraries say "out of memory" when it does not arrive as torch.OutOfMemoryError: the CUDA runtime (a
+# failed cudaMalloc/cudaHostAlloc outside the caching allocator), cuDNN and cuBLAS workspaces, the CPU allocator.
+_OOM_MESSAGES = ("CUDA error: out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
+                 "CUDA out of memory", "can't allocate memory")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """A CUDA out-of-memory error, or the CPU allocator failing to get memory from the OS."""
+    """An out-of-memory error of the GPU (device or pinned host memory, cuDNN/cuBLAS workspaces) or of the CPU."""
     if isinstance(exc, torch.OutOfMemoryError):  # torch.cuda.OutOfMemoryError is the same class
         return True
-    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MESSAGES)
 
 
 def run_with_tile_fallback(

@@ -122,6 +122,12 @@ def _vp9_speed(preset: str) -> dict[str, str]:
     return {"deadline": "good", "cpu-used": str(max(0, 5 - i))}
 
 
+# FFmpeg's nvenc fails to open for two different reasons that its message does not tell apart.
+NVENC_HINT = (" (NVENC needs an NVIDIA GPU with an NVENC encoder and its driver's libnvidia-encode: A100, H100 and "
+              "H200 have no NVENC, and Jetson's encoder is not FFmpeg's nvenc; use libx264 or libx265, which encode "
+              "on the CPU beside the model on the GPU)")
+
+
 def _nvenc_preset(preset: str) -> str:
     i = _X264_PRESETS.index(preset) if preset in _X264_PRESETS else 5
     return f"p{min(7, max(1, i + 1))}" if not preset.startswith("p") else preset
@@ -156,7 +162,7 @@ class VideoSink:
                 self._container.start_encoding()
         except av.FFmpegError as exc:
             self._container.close()
-            hint = " (NVENC needs an NVIDIA GPU and driver; use libx264)" if self.codec.endswith("_nvenc") else ""
+            hint = NVENC_HINT if self.codec.endswith("_nvenc") else ""
             raise VSRError(f"cannot write {self.format_label} with {self.codec}{hint}: {exc}") from None
         except BaseException:
             self._container.close()

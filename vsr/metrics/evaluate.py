@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsr.engine.frames import float_to_frames, frames_to_float
 from vsr.metrics.image_io import list_images, read_image
 from vsr.metrics.imresize import imresize, to_uint8
 from vsr.metrics.quality import psnr_y, ssim_y
@@ -81,21 +82,20 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 def upscale_image(model: Upscaler, img: np.ndarray) -> np.ndarray:
-    """Run `model` on a uint8 or uint16, RGB or gray image; the output rounded to the input's dtype.
+    """Run `model` on a uint8 or uint16, RGB or gray image; the output quantised to the input's dtype the way the
+    engine quantises video frames (vsr/engine/frames.py: round half to even, as BasicSR's tensor2img does).
 
-    Gray is replicated to RGB for the model and its output averaged back to one channel.
+    Gray is replicated to RGB for the model and its output averaged back to one channel before quantisation.
     """
-    peak = 65535.0 if img.dtype == np.uint16 else 255.0
     gray = img.ndim == 2
     rgb = np.repeat(img[..., None], 3, axis=2) if gray else img
-    x = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / peak)[None]
+    frames = torch.from_numpy(np.ascontiguousarray(rgb))[None]
     with torch.inference_mode():
-        y = model(x)
-    out = y[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float64) * peak
-    if gray:
-        out = out.mean(axis=2)
-    # Round half up (MATLAB's rounding); values are non-negative after the clamp.
-    return np.clip(np.floor(out + 0.5), 0, peak).astype(img.dtype)
+        y = model(frames_to_float(frames)).float().cpu()
+        if gray:
+            y = y.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        out = float_to_frames(y, frames.dtype)[0].numpy()
+    return out[..., 0].copy() if gray else out
 
 
 def score_image(model: Upscaler, hr: np.ndarray, scale: int, name: str = "") -> ImageScore:

@@ -1,0 +1,64 @@
+"""The numeric guard: frames whose output cannot be trusted are recomputed at a wider precision.
+
+Natural images give outputs within about [-0.5, 1.5]. The NTIRE/AIS models have no normalisation inside their
+blocks and their multiplicative gates roughly square the features in every block, so on pathological inputs
+(a one-pixel full-contrast checkerboard) the exact output reaches 1e12..1e41: beyond fp16 (and for SAFMN++ even
+fp32), and so ill-conditioned that bf16 rounding changes it completely.
+
+The check is a per-frame flag computed on the device next to the output (`untrusted`), so that it costs no host
+synchronisation: the engine reads the flags together with the output, where it waits for the output anyway, and
+recomputes only the flagged frames (`recompute`). Natural frames never trigger it: one reduction per frame.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+OUTPUT_LIMIT = 8.0
+
+
+def wider(dtype: torch.dtype) -> torch.dtype:
+    """The precision a flagged frame is recomputed in: fp32 for fp16/bf16, fp64 for fp32."""
+    return torch.float64 if dtype == torch.float32 else torch.float32
+
+
+def untrusted(y: torch.Tensor, reduced: bool) -> torch.Tensor:
+    """(N,) bool on y's device: the frames of raw model output `y` (N, C, H, W) to recompute.
+
+    Reduced precision: not finite or beyond OUTPUT_LIMIT (amax propagates NaN, and NaN <= limit is False, so one
+    reduction finds all three). fp32: not finite; the per-frame sum is finite exactly when every element is (a
+    finite sum overflowing needs values ~1e32, which deserve the fp64 recomputation anyway).
+    """
+    if reduced:
+        return ~(y.abs().amax(dim=(1, 2, 3)) <= OUTPUT_LIMIT)
+    return ~torch.isfinite(y.sum(dim=(1, 2, 3), dtype=torch.float32))
+
+
+class WiderModels:
+    """Copies of the plain (paper) module in the wider precisions, made on first use on `device`."""
+
+    def __init__(self, module: nn.Module, device: torch.device) -> None:
+        self._module = module
+        self._device = device
+        self._copies: dict[torch.dtype, nn.Module] = {}
+
+    def __call__(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The model on float `x` (moved to the device) computed in `dtype`, clamped to +-OUTPUT_LIMIT."""
+        model = self._copies.get(dtype)
+        if model is None:
+            model = copy.deepcopy(self._module).to(self._device, dtype).eval()
+            self._copies[dtype] = model
+        with torch.inference_mode(), torch.autocast(self._device.type, enabled=False):
+            y = model(x.to(self._device, dtype))
+        return y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT).float()
+
+
+def guarded(models: WiderModels, x: torch.Tensor, y: torch.Tensor, reduced: bool) -> torch.Tensor:
+    """Raw float output `y` of float input `x`, with its untrusted frames recomputed (in place) by `models`."""
+    dtype = wider(torch.float32 if not reduced else torch.float16)
+    for i in torch.nonzero(untrusted(y, reduced).cpu()).flatten().tolist():
+        y[i:i + 1] = models(x[i:i + 1], dtype).to(y.device, y.dtype)
+    return y
