@@ -40,6 +40,7 @@ from vsr.io import (
 )
 from vsr.io.sink import check_output_path
 
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune")
 _JOIN_S = 5.0  # how long stopping waits for a stage (an inference call in flight must finish)
 
 
@@ -54,10 +55,11 @@ class ModelSettings:
 class EngineSettings:
     device: str = "auto"
     precision: str = "auto"
-    batch: int = 1  # frames per model call (equal sizes); >1 helps on GPUs, not on CPUs
+    batch: int | str = 1  # frames per model call (equal sizes); >1 helps on GPUs, not on CPUs; "auto": fit the GPU
     tile: int = 0  # tile size in input pixels, 0 = whole frames (handled by vsr.engine)
     channels_last: bool = True
     cpu_workers: int = 0  # CPU: frames computed side by side (0: auto, 1: one at a time); see vsr.engine.runner
+    compile: str = ""  # torch.compile mode ("default", "reduce-overhead" = CUDA graphs, "max-autotune"); "": eager
 
 
 @dataclass
@@ -308,7 +310,7 @@ def upscale_file(
     *,
     info: SourceInfo | None = None,
     encode: EncodeSettings | None = None,
-    batch: int = 1,
+    batch: int | str = 1,
     queue_frames: int = 8,
     decode_threads: int = 0,
     max_frames: int | None = None,
@@ -331,6 +333,7 @@ def upscale_file(
     info = info or probe(src)
     notices = notices if notices is not None else Notices()
     labels = labels or {}
+    batch = resolve_batch(batch, engine, info, notices)
     out_w, out_h = info.width * scale, info.height * scale
     atomic = AtomicOutput(out)
     stop_event = threading.Event()
@@ -394,6 +397,17 @@ def upscale_file(
     )
 
 
+def resolve_batch(batch: int | str, engine: Callable, info: SourceInfo, notices: Notices) -> int:
+    """`auto`: what the engine fits in memory at the input's size (a GPU; 1 elsewhere); a number as it is."""
+    if batch != "auto":
+        return int(batch)
+    suggest = getattr(engine, "suggest_batch", None)
+    chosen = suggest(info.height, info.width) if suggest is not None else 1
+    if chosen > 1:
+        notices(f"batch auto: {chosen} frames per model call at {info.width}x{info.height}")
+    return chosen
+
+
 def check_input_path(src: Path) -> None:
     if not src.exists():
         raise VSRError(f"{src}: no such file")
@@ -412,7 +426,8 @@ def build_engine(cfg: UpscaleConfig, notices: Notices):
     engine = Engine(loaded.module, loaded.scale,
                     EngineConfig(device=cfg.engine.device, precision=cfg.engine.precision,
                                  channels_last=cfg.engine.channels_last, tile=cfg.engine.tile,
-                                 cpu_workers=cfg.engine.cpu_workers),
+                                 cpu_workers=cfg.engine.cpu_workers, compile=bool(cfg.engine.compile),
+                                 compile_mode=cfg.engine.compile or "default"),
                     notice=notices)
     labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision,
               "engine": engine.describe()}
@@ -423,8 +438,11 @@ def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> No
     """Settings checks shared by single-pass and segmented runs, done before anything is loaded or written."""
     if report_path is not None and not Path(report_path).resolve().parent.is_dir():
         raise VSRError(f"--report {report_path}: no such directory")
-    if cfg.engine.batch < 1 or cfg.pipeline.queue_frames < 1:
-        raise VSRError("batch and queue_frames must be at least 1")
+    batch = cfg.engine.batch
+    if (batch != "auto" and (not isinstance(batch, int) or batch < 1)) or cfg.pipeline.queue_frames < 1:
+        raise VSRError("batch must be auto or at least 1, and queue_frames at least 1")
+    if cfg.engine.compile not in COMPILE_MODES:
+        raise VSRError(f"--compile {cfg.engine.compile}: use one of {', '.join(m for m in COMPILE_MODES if m)}")
     if cfg.engine.cpu_workers < 0:
         raise VSRError("--cpu-workers must be 0 (auto) or a number of frames computed side by side")
 

@@ -70,6 +70,8 @@ def test_bad_input_and_output_give_one_line_and_write_nothing(tmp_path: Path, cl
     assert "unknown setting" in _error(capsys, "upscale", str(clip), "-o", str(out), "--config",
                                        str(_yaml(tmp_path, "engine:\n  batchsize: 2\n")), *BICUBIC)
     assert "--cpu-workers" in _error(capsys, "upscale", str(clip), "-o", str(out), "--cpu-workers", "-1", *BICUBIC)
+    assert "batch must be auto" in _error(capsys, "upscale", str(clip), "-o", str(out), "--batch", "many", *BICUBIC)
+    assert "--compile fast" in _error(capsys, "upscale", str(clip), "-o", str(out), "--compile", "fast", *BICUBIC)
     assert not out.exists()
 
 
@@ -167,6 +169,14 @@ def test_real_checkpoint_and_json_report(tmp_path: Path) -> None:
     assert data["stages"]["encode"]["items"] == 3 and data["corrupt_packets"] == 0
     assert data["device"] == "cpu"
     assert "frames in/out: 3/3" in r.stdout
+
+
+def test_batch_auto_is_one_frame_on_the_cpu(tmp_path: Path, clip: Path) -> None:
+    out, report = tmp_path / "auto.mp4", tmp_path / "r.json"
+    assert main(["upscale", str(clip), "-o", str(out), "--batch", "auto", "--report", str(report), "--no-progress",
+                 *BICUBIC]) == 0
+    data = json.loads(report.read_text())
+    assert data["batch"] == 1 and data["frames"] == decode_info(out)["frames"] == 8
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

@@ -1,0 +1,177 @@
+"""The GPU check's figures (run by scripts/gpu_check.sh on a machine with CUDA): one JSON with every result.
+
+Each check is independent: a failure is recorded as "ERROR ..." under its key and the others still run.
+    python scripts/gpu_figures.py OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import torch
+
+from vsr.engine.device import probe_frames
+from vsr.engine.runner import Engine, EngineConfig
+from vsr.models import load_model
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CLIP = SHARED / "media" / "sample_with_increasing_timestamps_320w_240h_5s.mp4"
+FAMILIES = {"ntire23": "ntire2023_safmn_x4.pth", "safmnpp": "ntire2024_safmnpp_x4.pth",
+            "light": "ais2024_light_safmnpp_x4.pth"}
+RESULTS: dict[str, Any] = {}
+
+
+def record(key: str, fn: Callable[[], Any]) -> None:
+    t0 = time.perf_counter()
+    try:
+        RESULTS[key] = fn()
+    except Exception as exc:  # keep going: one broken check must not hide the others
+        RESULTS[key] = f"ERROR {type(exc).__name__}: {str(exc)[:400]}"
+        traceback.print_exc()
+    print(f"{key} ({time.perf_counter() - t0:.1f} s): {RESULTS[key]}", flush=True)
+
+
+def psnr8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
+
+
+def real_frames(n: int) -> np.ndarray:
+    with av.open(str(CLIP)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0), strict=False)])
+
+
+def pipelined(engine: Engine, batches: list[np.ndarray]) -> list[np.ndarray]:
+    out = []
+    for b in batches:
+        if not engine.can_submit:
+            out.append(engine.collect())
+        engine.submit(b)
+    while engine.in_flight:
+        out.append(engine.collect())
+    return out
+
+
+def gpu_info() -> dict[str, Any]:
+    p = torch.cuda.get_device_properties(0)
+    return {"name": p.name, "cc": f"{p.major}.{p.minor}", "memory_gib": round(p.total_memory / 2**30, 1),
+            "integrated": bool(p.is_integrated), "sms": p.multi_processor_count, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "av": av.__version__}
+
+
+def fidelity(module: torch.nn.Module, frames: np.ndarray, ref: np.ndarray, precision: str) -> dict[str, Any]:
+    engine = Engine(module, 4, EngineConfig("cuda", precision))
+    out = engine(frames)
+    diff = np.abs(out.astype(np.int32) - ref).max()
+    return {"psnr_vs_cpu_fp32": psnr8(out, ref), "max_level_diff": int(diff), "guard_recomputes":
+            engine.guard_recomputes}
+
+
+def no_sync(module: torch.nn.Module) -> str:
+    engine = Engine(module, 4, EngineConfig("cuda", "fp16"))
+    x = probe_frames(4, 180, 320)
+    engine(x)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        engine.submit(x)
+        engine.submit(x)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    engine.collect()
+    engine.collect()
+    return "ok: two submits queued without a host synchronisation"
+
+
+def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precision: str = "fp16",
+               n_frames: int = 256, **cfg: Any) -> dict[str, Any]:
+    """Frames in, frames out, pipelined: frames/s by wall clock, and per batch the CUDA-event times."""
+    engine = Engine(module, 4, EngineConfig("cuda", precision, **cfg))
+    b = engine.suggest_batch(h, w) if batch == "auto" else int(batch)
+    x = probe_frames(b, h, w)
+    pipelined(engine, [x] * 4)  # warm-up (cuDNN benchmark, allocator, pinned buffers)
+    t, n = engine.copy_times, max(8, n_frames // b)
+    c0, h0, d0, k0 = t.compute_ms, t.h2d_ms, t.d2h_ms, t.batches
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    pipelined(engine, [x] * n)
+    wall = time.perf_counter() - t0
+    k = t.batches - k0
+    per = {"compute_ms": (t.compute_ms - c0) / k, "h2d_ms": (t.h2d_ms - h0) / k, "d2h_ms": (t.d2h_ms - d0) / k}
+    return {"batch": b, "fps": round(n * b / wall, 1), "wall_ms_per_batch": round(wall * 1e3 / n, 3),
+            **{key: round(v, 3) for key, v in per.items()},
+            "compute_share_of_wall": round(per["compute_ms"] / (wall * 1e3 / n), 3),
+            "gpu_compute_fps": round(b / per["compute_ms"] * 1e3, 1), "engine": engine.describe(),
+            "guard_recomputes": engine.guard_recomputes}
+
+
+def oom_fallback(module: torch.nn.Module) -> dict[str, Any]:
+    x = probe_frames(2, 1080, 1920)
+    full = Engine(module, 4, EngineConfig("cuda", "fp16"))(x)
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 1.5 * 2**30) / total))
+    notes: list[str] = []
+    try:
+        engine = Engine(module, 4, EngineConfig("cuda", "fp16"), notice=notes.append)
+        y = engine(x)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    return {"frames": int(y.shape[0]), "tile": engine.tile, "notes": notes, "psnr_vs_untiled": psnr8(y, full)}
+
+
+def nvdec() -> dict[str, Any]:
+    from av.codec.hwaccel import HWAccel
+
+    accel = HWAccel(device_type="cuda", allow_software_fallback=False)
+    with av.open(str(CLIP), hwaccel=accel) as c:
+        frame = next(c.decode(video=0))
+        return {"decoded": True, "format": frame.format.name, "hw": c.streams.video[0].codec_context.is_hwaccel}
+
+
+def nvenc() -> str:
+    ctx = av.CodecContext.create("h264_nvenc", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 256, 144, "yuv420p"
+    ctx.time_base = "1/25"
+    ctx.open()
+    return "h264_nvenc opened"
+
+
+def main(out_path: str) -> int:
+    record("gpu", gpu_info)
+    models = {k: load_model(SHARED / "weights" / f)[0] for k, f in FAMILIES.items()}
+    frames = real_frames(4)
+    for k, m in models.items():
+        ref = Engine(m, 4, EngineConfig("cpu", "fp32"))(frames)
+        for precision in ("fp16", "bf16", "fp32"):
+            record(f"fidelity/{k}/{precision}", lambda m=m, ref=ref, p=precision: fidelity(m, frames, ref, p))
+    record("no_host_sync_in_submit", lambda: no_sync(models["ntire23"]))
+    for k in ("ntire23", "light"):
+        for (w, h), batch in [((320, 180), 1), ((320, 180), 8), ((320, 180), "auto"), ((960, 540), 1),
+                              ((960, 540), "auto")]:
+            record(f"model_only/{k}/{w}x{h}/batch{batch}",
+                   lambda k=k, w=w, h=h, b=batch: throughput(models[k], w, h, b))
+    record("model_only/ntire23/320x180/batch8/channels_first",
+           lambda: throughput(models["ntire23"], 320, 180, 8, channels_last=False))
+    record("model_only/ntire23/320x180/batch8/bf16", lambda: throughput(models["ntire23"], 320, 180, 8, "bf16"))
+    record("model_only/ntire23/320x180/batch8/compiled_reduce_overhead",
+           lambda: throughput(models["ntire23"], 320, 180, 8, compile=True, compile_mode="reduce-overhead"))
+    for k, m in models.items():
+        record(f"auto_batch_960x540/{k}",
+               lambda m=m: Engine(m, 4, EngineConfig("cuda", "fp16")).suggest_batch(540, 960))
+    record("oom_fallback", lambda: oom_fallback(models["ntire23"]))
+    record("nvdec", nvdec)
+    record("nvenc", nvenc)
+    Path(out_path).write_text(json.dumps(RESULTS, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "gpu_figures.json"))
