@@ -1,7 +1,8 @@
-"""ONNX export of a model (dynamic batch, height and width) and an onnxruntime session to run it.
+"""ONNX export of a model (dynamic batch, height and width), checked in onnxruntime before it is written.
 
 The graph is recorded by torch's TorchScript-based exporter (`dynamo=False`): it needs no extra package and keeps
-the sizes SAFM derives from the frame symbolic (see vsr/models/export_ops.py for the pooling).
+the sizes SAFM derives from the frame symbolic (see vsr/models/export_ops.py for the pooling). Running the file
+(providers, TensorRT, IO binding) is vsr/engine/onnx_engine.py; `OnnxEngine` is still importable from here.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
             x = _smooth_frame(2, 45, 37)
             with torch.no_grad():
                 ref = reference(x)
-            got = torch.from_numpy(OnnxRunner(tmp, "cpu").run(x.numpy()))
+            got = torch.from_numpy(_run_on_cpu(tmp, x.numpy()))
             if got.shape != ref.shape:
                 raise VSRError(f"ONNX export gave shape {tuple(got.shape)} instead of {tuple(ref.shape)}")
             err = (got - ref).abs().max().item()
@@ -117,85 +118,11 @@ def _smooth_frame(n: int, h: int, w: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def onnx_providers(device: str) -> tuple[list[str], list[str]]:
-    """(providers to use, notices): TensorRT, then CUDA, on a GPU device when installed; the CPU always last."""
-    import onnxruntime as ort
+def _run_on_cpu(path: Path, x):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise VSRError("onnxruntime is not installed (pip install .[onnx])") from None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["sr"], {"lr": x})[0]
 
-    available = ort.get_available_providers()
-    notices: list[str] = []
-    wanted = ["CPUExecutionProvider"]
-    if device != "cpu":
-        if "CUDAExecutionProvider" in available:
-            wanted.insert(0, "CUDAExecutionProvider")
-            if "TensorrtExecutionProvider" in available:
-                wanted.insert(0, "TensorrtExecutionProvider")
-            else:
-                notices.append("onnxruntime: TensorRT execution provider not installed; using CUDA")
-        elif device.startswith("cuda"):
-            notices.append("onnxruntime: CUDA execution provider not installed; using the CPU")
-    return wanted, notices
-
-
-class OnnxRunner:
-    """An onnxruntime InferenceSession on an exported file: float32 (N, 3, H, W) numpy in, (N, 3, sH, sW) out."""
-
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise VSRError("onnxruntime is not installed (pip install .[onnx])") from None
-        self.providers, self.notices = onnx_providers(device)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=self.providers)
-        self.providers = self.session.get_providers()
-
-    def run(self, x):
-        return self.session.run(["sr"], {"lr": x})[0]
-
-
-class OnnxEngine:
-    """The model exported and run by onnxruntime, behind the part of `Engine`'s interface the bench uses:
-    float32 (N, 3, H, W) in [0, 1] on the CPU in, float32 (N, 3, sH, sW) clamped to [0, 1] on the CPU out.
-    The graph is fp32 or fp16 inside (`precision`); the session's tensors go through host memory."""
-
-    def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0, notice=print,
-                 precision: str = "fp32") -> None:
-        import tempfile
-
-        self.scale = scale
-        self.device = torch.device("cpu")  # where inputs and outputs live
-        self.precision = precision
-        self.copy_times = None
-        with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            # checked against torch on an image-like batch (fp32: 1e-4; fp16: 40 dB)
-            export_onnx(module, scale, path, precision=precision)
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            self.runner = OnnxRunner(path, device, threads)
-        for n in self.runner.notices:
-            notice(n)
-        self._pending: list[torch.Tensor] = []
-
-    def describe(self) -> str:
-        return f"onnxruntime {', '.join(self.runner.providers)} {self.precision}"
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.runner.run(x.detach().float().cpu().contiguous().numpy())
-        return torch.from_numpy(y).clamp_(0.0, 1.0)
-
-    def submit(self, x: torch.Tensor) -> None:
-        self._pending.append(self(x))
-
-    def collect(self) -> torch.Tensor:
-        return self._pending.pop(0)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    @property
-    def can_submit(self) -> bool:
-        return not self._pending

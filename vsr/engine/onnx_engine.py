@@ -1,0 +1,405 @@
+"""The exported model run by onnxruntime (CPU, CUDA or TensorRT provider) behind the torch Engine's interface.
+
+`OnnxEngine(module, scale, device, ...)` exports the model (checked against torch first, vsr/engine/onnx_export.py)
+and runs the file. It takes what `Engine` takes: float tensors (N, 3, H, W) in [0, 1] (float32 CPU tensors out) or
+integer frames (N, H, W, 3) uint8/uint16, numpy or torch (the same kind and dtype out, (N, sH, sW, 3)); the
+conversions are vsr/engine/frames.py's, the same as the torch engine's.
+
+- CPU provider: `session.run` on numpy arrays.
+- CUDA / TensorRT providers (with a CUDA build of torch): IO binding. The frames go up as integers from a pinned
+  buffer, become float on the GPU, are bound as the session's input by pointer, the output is bound to a torch
+  CUDA tensor of this engine's, quantised on the GPU and comes back as integers. Nothing goes through numpy.
+- TensorRT: fp16 flag, engine and timing caches in <cache>/tensorrt, an explicit shape profile built from the
+  first batch and widened (one rebuild, with a notice) when a batch falls outside it.
+
+The pure parts (`parse_device`, `choose_providers`, `ShapeProfile`, `provider_options`, `tensorrt_cache_dir`) are
+what the tests without a GPU check; docs/onnx.md says what has and has not run.
+"""
+
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vsr.engine.frames import as_frame_tensor, float_to_frames, frames_to_float, is_frames
+from vsr.engine.onnx_export import MIN_FP16_PSNR_DB, export_onnx
+from vsr.engine.onnx_providers import (
+    CPU,
+    INPUT,
+    INSTALL_TENSORRT,
+    OUTPUT,
+    TRT,
+    Dims,
+    ShapeProfile,
+    choose_providers,
+    first_line,
+    model_file_name,
+    parse_device,
+    provider_options,
+    tensorrt_cache_dir,
+    version_tuple,
+)
+from vsr.errors import VSRError
+
+# ---- the engine ------------------------------------------------------------------------------------------------
+
+
+def _check_float(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+        shape = tuple(getattr(x, "shape", ()))
+        raise VSRError(f"engine input must be a float tensor (N, 3, H, W) or uint8/uint16 frames (N, H, W, 3); "
+                       f"got {type(x).__name__} {shape}")
+
+
+def _check_frames(t: torch.Tensor) -> None:
+    if t.dim() != 4 or t.shape[3] != 3:
+        raise VSRError(f"engine frames must be (N, H, W, 3); got {tuple(t.shape)}")
+
+
+@dataclass
+class _Slot:
+    """Buffers and events of one batch in flight on the GPU; reused once that batch is collected."""
+
+    buffers: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    numpy: bool = False  # hand the result back as a numpy array
+
+    def buffer(self, key: str, shape, dtype: torch.dtype, device: torch.device | None = None) -> torch.Tensor:
+        buf = self.buffers.get(key)
+        if buf is None or buf.shape != torch.Size(shape) or buf.dtype != dtype:
+            if device is None:  # host staging
+                buf = torch.empty(shape, dtype=dtype, pin_memory=True)
+            else:
+                buf = torch.empty(shape, dtype=dtype, device=device)
+            self.buffers[key] = buf
+        return buf
+
+
+class OnnxEngine:
+    """The model exported and run by onnxruntime, with `Engine`'s interface (see the module docstring).
+
+    `backend`: "onnxruntime" (the best provider installed, as `choose_providers` orders them) or "tensorrt"
+    (TensorRT required). `precision`: fp32 or fp16 (auto: fp16 on a GPU, else fp32). `device`: auto, cpu, cuda or
+    cuda:N (the providers' device_id). `max_batch`: the largest batch the TensorRT profile takes (0: the first
+    batch's). `input_shape` (N, H, W): build the TensorRT engine now for that batch instead of on the first
+    batch. `io_binding`: None binds on the GPU providers only; True on the CPU binds CPU tensors (tests).
+    """
+
+    def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0,
+                 notice: Callable[[str], None] = print, precision: str = "fp32", backend: str = "onnxruntime",
+                 *, max_batch: int = 0, input_shape: Dims | None = None, depth: int = 2,
+                 cache_dir: str | Path | None = None, io_binding: bool | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise VSRError("onnxruntime is not installed (pip install .[onnx])") from None
+        self._ort = ort
+        self.scale = scale
+        self.notice = notice
+        self.threads = threads
+        self.backend = backend
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() or backend == "tensorrt" else "cpu"
+        kind, self.device_id = parse_device(device)
+        if precision == "auto":
+            precision = "fp16" if kind == "cuda" else "fp32"
+        if precision not in ("fp32", "fp16"):
+            raise VSRError(f"onnxruntime runs an exported fp32 or fp16 graph: precision {precision!r} is neither")
+        self.precision = precision
+        self.providers, notices = choose_providers(kind, backend, ort.get_available_providers())
+        self.max_batch, self.depth = max_batch, max(1, depth)
+        self.cache = Path(cache_dir) if cache_dir is not None else tensorrt_cache_dir()
+        self.copy_times = None
+        self.profile: ShapeProfile | None = None
+        self._session = None
+        self.active_providers: list[str] | None = None  # what the session really runs on
+        self._pending: deque = deque()  # CPU results, in submission order
+        self._gpu = kind == "cuda" and self.providers[0] != CPU
+        if self._gpu and not torch.cuda.is_available():
+            notices.append("torch has no CUDA here: onnxruntime's GPU tensors go through host memory (no IO binding)")
+        self._bind = (self._gpu and torch.cuda.is_available()) if io_binding is None else io_binding
+        if self._bind and self._gpu and self.device_id >= torch.cuda.device_count():
+            raise VSRError(f"--device cuda:{self.device_id}: this machine has {torch.cuda.device_count()} CUDA "
+                           "device(s)")
+        # where inputs are staged and computed: the GPU with IO binding, else the CPU (as `Engine.device`)
+        self.device = torch.device("cuda", self.device_id) if self._bind and self._gpu else torch.device("cpu")
+        for n in notices:
+            notice(n)
+        self._trt = TRT in self.providers
+        self._reference = copy.deepcopy(module) if self._trt and precision == "fp16" else None
+        self._model = self._export(module)  # bytes, or the TensorRT cache's file
+        self._stream = None
+        if self.device.type == "cuda":
+            from vsr.engine.cuda import CopyTimes
+
+            # onnxruntime runs on this torch stream (user_compute_stream), so its kernels queue behind the upload
+            # and the float conversion, and the quantisation and download queue behind its kernels, by stream
+            # order alone. A host sync of torch's stream before each run would also order the input, but the
+            # output would then rest on onnxruntime's own end-of-run sync, which its TensorRT provider does only
+            # for a user stream; with one stream shared, the CUDA events around the run also time onnxruntime's
+            # own kernels. The stream is the engine's own (not the caller's current one, which may change): all
+            # of this engine's torch work runs inside `torch.cuda.stream(self._stream)`.
+            self._stream = torch.cuda.Stream(self.device)
+            self.copy_times = CopyTimes()
+            self._slots = [_Slot() for _ in range(self.depth)]
+            self._free = deque(range(self.depth))
+            self._in_flight: deque[int] = deque()
+        if not self._trt:
+            self._build()
+            self._model = b""  # the session holds the model now
+        elif input_shape is not None:
+            self._session_for(*input_shape)
+
+    # ---- export and sessions -------------------------------------------------------------------------------
+
+    @property
+    def _graph_precision(self) -> str:
+        # TensorRT gets the fp32 graph and its fp16 flag, not the fp16 file. ORT's TensorRT provider builds a weakly
+        # typed network: with fp16 enabled TensorRT picks each layer's precision by speed, so the fp16 file's Cast
+        # nodes (fp32 statistics inside) would not pin anything; they would only split fusions and add reformat
+        # layers. From the fp32 graph TensorRT fuses freely and keeps fp32 where fp16 is not faster; the layer
+        # norms' statistics stay fp32 (trt_layer_norm_fp32_fallback) and the first frame is checked against the
+        # fp32 model (`_check_fp16`, >= 40 dB) because nothing else bounds what TensorRT chose.
+        return "fp32" if self._trt else self.precision
+
+    def _export(self, module: nn.Module) -> str | bytes:
+        """The checked export: its bytes (the session holds the model), or with TensorRT a file in the cache."""
+        with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
+            path = Path(tmp) / "model.onnx"
+            # checked against torch on an image-like batch (fp32: 1e-4; fp16: 40 dB)
+            export_onnx(module, self.scale, path, precision=self._graph_precision)
+            data = path.read_bytes()
+        if not self._trt:
+            return data
+        # a stable, content-named file: onnxruntime names its engine cache after it (`model_file_name`)
+        target = self.cache / model_file_name(data, self.precision)
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            if not target.is_file():
+                part = target.with_name(f"{target.name}.{os.getpid()}.part")
+                part.write_bytes(data)
+                os.replace(part, target)
+        except OSError as exc:
+            raise VSRError(f"cannot write to the TensorRT cache {self.cache} ({exc.strerror or exc}); "
+                           "set VSR_CACHE_DIR elsewhere") from None
+        return str(target)
+
+    def _build(self) -> None:
+        """(Re)create the session: at once without TensorRT, on the first batch (its profile) with it."""
+        ort = self._ort
+        opts = ort.SessionOptions()
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        stream = self._stream.cuda_stream if self._stream is not None else None
+        options = provider_options(self.providers, f"cuda:{self.device_id}", self.precision, self.cache,
+                                   self.profile, stream, tf32_option=version_tuple(ort.__version__) >= (1, 18))
+        try:
+            session = ort.InferenceSession(self._model, opts, providers=self.providers, provider_options=options)
+        except Exception as exc:  # onnxruntime's errors (a failed TensorRT build) span pages
+            raise VSRError(f"onnxruntime could not start {self.providers[0]}: {first_line(exc)}") from exc
+        active = session.get_providers()
+        if self.backend == "tensorrt" and TRT not in active:
+            raise VSRError(f"onnxruntime could not load TensorRT (libnvinfer not found?): {INSTALL_TENSORRT}")
+        if self._gpu and active[0] == CPU:
+            if self.device.type == "cuda":
+                raise VSRError(f"onnxruntime could not load {self.providers[0]} on cuda:{self.device_id} "
+                               "(CUDA/cuDNN libraries?): install them, or use --device cpu")
+            self.notice(f"onnxruntime: {self.providers[0]} failed to load (CUDA/cuDNN libraries?); using the CPU")
+        self._session, self.active_providers = session, active
+
+    def _session_for(self, n: int, h: int, w: int):
+        if self._trt:
+            if self.profile is None:
+                self.profile = ShapeProfile.first(n, h, w, self.max_batch)
+                self._build()
+            elif not self.profile.covers(n, h, w):
+                wider = self.profile.widened(n, h, w)
+                self.notice(f"TensorRT: a batch of {ShapeProfile.shape((n, h, w))} is outside the engine's "
+                            f"profile {self.profile}; rebuilding it for {wider}")
+                self.profile = wider
+                self._build()
+        return self._session
+
+    # ---- running -------------------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        providers = ", ".join(self.active_providers or self.providers)
+        out = f"onnxruntime {providers} {self.precision}"
+        if self.device.type == "cuda":
+            out += f", {self.device} IO binding"
+        if self._trt:
+            graph = "TensorRT fp16 flag on the fp32 graph" if self.precision == "fp16" else "fp32 graph"
+            out += f", {graph}, profile {self.profile or 'from the first batch'}, cache {self.cache}"
+        return out
+
+    def _run_bound(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Run on a dense float32 NCHW tensor (CUDA, or CPU for the tests) into `out`; both bound by pointer.
+
+        The exported graphs take and give float32 whatever their precision (the fp16 file casts inside), so the
+        bound buffers are float32 either way."""
+        n, _, h, w = x.shape
+        session = self._session_for(n, h, w)
+        if out is None:
+            out = torch.empty(n, 3, h * self.scale, w * self.scale, dtype=torch.float32, device=x.device)
+        kind, index = x.device.type, x.device.index or 0
+        binding = session.io_binding()
+        binding.bind_input(INPUT, kind, index, np.float32, tuple(x.shape), x.data_ptr())
+        binding.bind_output(OUTPUT, kind, index, np.float32, tuple(out.shape), out.data_ptr())
+        try:
+            session.run_with_iobinding(binding)
+        except Exception as exc:
+            raise VSRError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
+        return out
+
+    def _run_host(self, x: torch.Tensor) -> torch.Tensor:
+        """Float CPU tensor in, float32 CPU tensor in [0, 1] out (session.run on numpy, or bound CPU tensors)."""
+        x = x.detach().to("cpu", torch.float32).contiguous()
+        if self._bind:
+            return self._run_bound(x).clamp_(0.0, 1.0)
+        session = self._session_for(x.shape[0], x.shape[2], x.shape[3])
+        try:
+            y = session.run([OUTPUT], {INPUT: x.numpy()})[0]
+        except Exception as exc:
+            raise VSRError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
+        return torch.from_numpy(y).clamp_(0.0, 1.0)
+
+    def _host(self, x):
+        if is_frames(x):
+            t = as_frame_tensor(x)
+            _check_frames(t)
+            y = float_to_frames(self._run_host(frames_to_float(t.cpu())), t.dtype)
+            return y.numpy() if isinstance(x, np.ndarray) else y
+        _check_float(x)
+        return self._run_host(x)
+
+    def __call__(self, x):
+        """One batch, synchronously. On the GPU, as `Engine`: collect the batches in flight first."""
+        if self.device.type != "cuda":
+            return self._host(x)
+        if self._in_flight:
+            raise RuntimeError("engine(x) while batches are in flight: collect() them first")
+        self._submit_cuda(x)
+        return self._collect_slot(self._in_flight.pop())
+
+    def submit(self, x) -> None:
+        """Start a batch; its result comes out of `collect()` in submission order (see `can_submit`)."""
+        if self.device.type == "cuda":
+            self._submit_cuda(x)
+        else:
+            self._pending.append(self._host(x))
+
+    def collect(self):
+        """The oldest submitted batch's result (waits for it)."""
+        if self.device.type != "cuda":
+            if not self._pending:
+                raise RuntimeError("collect() without a submitted batch")
+            return self._pending.popleft()
+        if not self._in_flight:
+            raise RuntimeError("collect() without a submitted batch")
+        return self._collect_slot(self._in_flight.popleft())
+
+    def _collect_slot(self, index: int):
+        slot = self._slots[index]
+        start, uploaded, computed, downloaded = slot.events
+        downloaded.synchronize()
+        out = slot.buffers["host_out"].clone()  # the pinned buffer is reused by a later batch
+        t = self.copy_times
+        t.h2d_ms += start.elapsed_time(uploaded)
+        t.compute_ms += uploaded.elapsed_time(computed)
+        t.d2h_ms += computed.elapsed_time(downloaded)
+        t.batches += 1
+        self._free.append(index)
+        return out.numpy() if slot.numpy else out
+
+    def _submit_cuda(self, x) -> None:
+        frames = is_frames(x)
+        src = as_frame_tensor(x) if frames else x
+        _check_frames(src) if frames else _check_float(src)
+        if not frames:
+            src = src.detach()
+        if not self._free:
+            raise RuntimeError("OnnxEngine: all slots busy; collect() before submitting more")
+        index = self._free.popleft()
+        slot = self._slots[index]
+        slot.numpy = isinstance(x, np.ndarray)
+        if src.device.type == "cuda":  # a caller's GPU tensor: made on its current stream
+            self._stream.wait_stream(torch.cuda.current_stream(src.device))
+        start, uploaded, computed, downloaded = (torch.cuda.Event(enable_timing=True) for _ in range(4))
+        try:
+            with torch.cuda.device(self.device), torch.cuda.stream(self._stream), torch.inference_mode():
+                start.record()
+                if src.device.type == "cpu":
+                    staged = slot.buffer("host_in", src.shape, src.dtype)
+                    staged.copy_(src)  # this slot's previous upload finished before it was collected
+                    dev = staged.to(self.device, non_blocking=True)
+                else:
+                    dev = src.to(self.device)
+                uploaded.record()
+                # dense NCHW float32 (frames_to_float's result is a channels_last view; ORT reads NCHW)
+                xf = (frames_to_float(dev) if frames else dev.float()).contiguous()
+                n, _, h, w = xf.shape
+                out = slot.buffer("sr", (n, 3, h * self.scale, w * self.scale), torch.float32, self.device)
+                y = self._run_bound(xf, out)
+                if self._reference is not None:
+                    self._check_fp16(xf, y)
+                result = float_to_frames(y, src.dtype) if frames else y.clamp_(0.0, 1.0)
+                computed.record()
+                host = slot.buffer("host_out", result.shape, result.dtype)
+                host.copy_(result, non_blocking=True)
+                downloaded.record()
+        except BaseException:
+            self._free.appendleft(index)
+            raise
+        slot.events = [start, uploaded, computed, downloaded]
+        self.copy_times.h2d_bytes += src.numel() * src.element_size()
+        self.copy_times.d2h_bytes += result.numel() * result.element_size()
+        self._in_flight.append(index)
+
+    def _check_fp16(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """TensorRT fp16, once: the first frame against the fp32 torch model on the same GPU (>= 40 dB)."""
+        from vsr.engine.device import psnr_db
+
+        reference, self._reference = self._reference.float().to(self.device).eval(), None
+        with torch.inference_mode():
+            ref = reference(x[:1]).clamp_(0.0, 1.0)
+        psnr = psnr_db(y[:1], ref)
+        del reference
+        if not psnr >= MIN_FP16_PSNR_DB:
+            raise VSRError(f"TensorRT fp16 is {psnr:.1f} dB from the fp32 model on the first frame "
+                           f"(< {MIN_FP16_PSNR_DB} dB): use --precision fp32")
+        self.notice(f"TensorRT fp16: {psnr:.1f} dB from the fp32 model on the first frame")
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight) if self.device.type == "cuda" else len(self._pending)
+
+    @property
+    def can_submit(self) -> bool:
+        """False when the next submit would have to wait: collect first (the GPU keeps `depth` in flight)."""
+        return self.in_flight < (self.depth if self.device.type == "cuda" else 1)
+
+    def close(self) -> None:
+        """Drop the results not collected and the staging buffers; the engine can still be called."""
+        self._pending.clear()
+        if self.device.type == "cuda":
+            if self._in_flight:
+                torch.cuda.synchronize(self.device)
+            self._in_flight.clear()
+            self._free = deque(range(self.depth))
+            self._slots = [_Slot() for _ in range(self.depth)]
+
+    def __enter__(self) -> OnnxEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
