@@ -23,9 +23,13 @@ from typing import Any
 
 import av
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from pipelines.device_colour import COLOUR_MODES, PlaneFormats, plane_formats
 from pipelines.stages import EOS, Stage
+from vsr.engine.colour import unpack_frames
+from vsr.engine.frames import YuvBatch
 from vsr.errors import VSRError
 from vsr.io import (
     AtomicOutput,
@@ -59,6 +63,7 @@ class EngineSettings:
     tile: int = 0  # tile size in input pixels, 0 = whole frames (handled by vsr.engine)
     channels_last: bool = True
     cpu_workers: int = 0  # CPU: frames computed side by side (0: auto, 1: one at a time); see vsr.engine.runner
+    colour: str = "auto"  # YUV <-> RGB: host (swscale), device (beside the model), auto (device on a GPU)
     compile: str = ""  # torch.compile mode ("default", "reduce-overhead" = CUDA graphs, "max-autotune"); "": eager
 
 
@@ -118,16 +123,23 @@ class UpscaleStage(Stage):
     name = "upscale"
 
     def __init__(self, engine: Callable[[np.ndarray], np.ndarray], batch: int,
-                 inbox: queue.Queue, outbox: queue.Queue, stop_event: threading.Event) -> None:
+                 inbox: queue.Queue, outbox: queue.Queue, stop_event: threading.Event,
+                 yuv: PlaneFormats | None = None) -> None:
         super().__init__(inbox, outbox, stop_event)
         self.engine, self.batch = engine, max(1, batch)
+        self.yuv = yuv  # frames that come as YUV planes: their format in and out of the engine
         # vsr.engine.Engine can keep batches in flight (submit/collect); a plain callable runs one at a time.
         self._pipelined = all(hasattr(engine, n) for n in ("submit", "collect", "can_submit"))
         self._in_flight: deque[list[Frame]] = deque()
 
     def _upscale(self, frames: list[Frame]) -> None:
         # Integer frames go to the engine as they are: conversion and quantisation run where the model runs.
-        x = np.stack([f.rgb for f in frames])
+        x: np.ndarray | YuvBatch
+        if frames[0].planes is not None:
+            assert self.yuv is not None
+            x = YuvBatch([f.planes for f in frames], self.yuv.source, self.yuv.target)
+        else:
+            x = np.stack([f.rgb for f in frames])
         if self._pipelined:
             # Keep as many batches in flight as the engine takes: on CUDA one is copied while the previous computes,
             # on the CPU its workers compute them side by side.
@@ -142,10 +154,15 @@ class UpscaleStage(Stage):
         frames = self._in_flight.popleft()
         self._emit(frames, self.engine.collect())
 
-    def _emit(self, frames: list[Frame], y: np.ndarray) -> None:
-        for f, rgb in zip(frames, y, strict=True):
+    def _emit(self, frames: list[Frame], y: np.ndarray | torch.Tensor) -> None:
+        if frames[0].planes is not None:
+            assert self.yuv is not None
+            outs = [dict(rgb=None, planes=list(p), pix_fmt=self.yuv.pix_fmt) for p in unpack_frames(y, self.yuv.target)]
+        else:
+            outs = [dict(rgb=rgb) for rgb in y]
+        for f, out in zip(frames, outs, strict=True):
             self.stats.items += 1
-            self.put(Frame(rgb, f.pts, f.time_base, f.index, f.key_frame))
+            self.put(Frame(pts=f.pts, time_base=f.time_base, index=f.index, key_frame=f.key_frame, **out))
 
     def process(self) -> None:
         pending: list[Frame] = []
@@ -154,7 +171,7 @@ class UpscaleStage(Stage):
             if item is EOS:
                 break
             if isinstance(item, Frame):
-                if pending and pending[0].rgb.shape != item.rgb.shape:
+                if pending and pending[0].batch_key != item.batch_key:
                     self._upscale(pending)
                     pending = []
                 pending.append(item)
@@ -184,7 +201,10 @@ class EncodeStage(Stage):
             if item is EOS:
                 break
             if isinstance(item, Frame):
-                self.sink.write_frame(item.rgb, item.pts)
+                if item.planes is not None:
+                    self.sink.write_planes(item.planes, item.pts)
+                else:
+                    self.sink.write_frame(item.rgb, item.pts)
                 self.stats.items += 1
             elif isinstance(item, AudioFrames):
                 self.sink.write_audio(item.stream_index, item.frame)
@@ -321,12 +341,15 @@ def upscale_file(
     time_range: TimeRange | None = None,
     video_only: bool = False,
     on_frames: Callable[[int], None] | None = None,
+    colour: str = "auto",
 ) -> FileReport:
     """Run the whole job. `engine` maps frames (N,H,W,3) uint8/uint16 to (N,sH,sW,3) of the same dtype (an Engine,
     or any such callable); `labels` name it in the report.
 
     `time_range` upscales only those frames and `video_only` leaves the other streams out (a segment of a longer
-    job, see pipelines/segments.py); `on_frames` is called with the number of frames written so far.
+    job, see pipelines/segments.py); `on_frames` is called with the number of frames written so far. `colour`:
+    where YUV <-> RGB runs: "host" (swscale, beside the decoder and encoder), "device" (beside the model, with
+    the YUV planes crossing to it), or "auto" (the device when it is a GPU).
     """
     src, out = Path(src), Path(out)
     check_output_path(out, src, overwrite)
@@ -345,12 +368,13 @@ def upscale_file(
     committed = False
     owner: StagePipeline | None = None
     try:
+        yuv = plane_formats(colour, engine, info, sink, scale, notices)
         source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=decode_threads,
-                             time_range=time_range, max_frames=max_frames)
+                             time_range=time_range, max_frames=max_frames, planes=yuv is not None)
         q1: queue.Queue = queue.Queue(maxsize=queue_frames)
         q2: queue.Queue = queue.Queue(maxsize=queue_frames)
         decode = DecodeStage(source, q1, stop_event)
-        upscale = UpscaleStage(engine, batch, q1, q2, stop_event)
+        upscale = UpscaleStage(engine, batch, q1, q2, stop_event, yuv)
         encode_stage = EncodeStage(sink, q2, stop_event)
         owner = StagePipeline([decode, upscale, encode_stage], stop_event)
         total = min(info.frames, max_frames) if info.frames and max_frames else info.frames or max_frames
@@ -441,6 +465,8 @@ def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> No
     batch = cfg.engine.batch
     if (batch != "auto" and (not isinstance(batch, int) or batch < 1)) or cfg.pipeline.queue_frames < 1:
         raise VSRError("batch must be auto or at least 1, and queue_frames at least 1")
+    if cfg.engine.colour not in COLOUR_MODES:
+        raise VSRError(f"--colour {cfg.engine.colour}: use {', '.join(COLOUR_MODES)}")
     if cfg.engine.compile not in COMPILE_MODES:
         raise VSRError(f"--compile {cfg.engine.compile}: use one of {', '.join(m for m in COMPILE_MODES if m)}")
     if cfg.engine.cpu_workers < 0:
@@ -466,8 +492,8 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
         report = upscale_file(
             src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
             queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
-            max_frames=cfg.pipeline.max_frames,
-            overwrite=overwrite, progress=progress, notices=notices, labels=labels,
+            max_frames=cfg.pipeline.max_frames, overwrite=overwrite, progress=progress, notices=notices,
+            labels=labels, colour=cfg.engine.colour,
         )
     finally:
         engine.close()

@@ -11,7 +11,7 @@ from pipelines.commands.common import add_engine_args, add_model_args
 FLAG_SETTINGS = {
     "model": "model.name", "weights": "model.weights", "scale": "model.scale",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
-    "cpu_workers": "engine.cpu_workers", "compile": "engine.compile",
+    "cpu_workers": "engine.cpu_workers", "compile": "engine.compile", "colour": "engine.colour",
     "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset", "frames": "pipeline.max_frames",
 }
 
@@ -28,6 +28,9 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="a YAML preset: a path, or a name in configs/ (quality, fast, cpu)")
     p.add_argument("--batch", type=batch_arg, default=None, metavar="N|auto",
                    help="frames per model call (default 1; auto: as many as fit the GPU's and the host's memory)")
+    p.add_argument("--colour", default=None, metavar="auto|host|device",
+                   help="where YUV <-> RGB runs: host (swscale), device (beside the model: YUV crosses to the GPU, "
+                        "half of RGB's bytes); auto: the device on a GPU")
     p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
                    help="torch.compile the model (checked against eager); MODE reduce-overhead replays CUDA graphs")
     p.add_argument("--tile", type=int, default=None, help="upscale in tiles of N input pixels (0: whole frames)")

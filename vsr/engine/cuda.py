@@ -20,6 +20,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -27,6 +28,15 @@ from vsr.engine.tiling import is_out_of_memory
 
 Run = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Repair = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+
+
+class Staged(Protocol):
+    """A batch that packs itself into the staging buffer (YUV planes: straight from the decoder's buffers)."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+
+    def fill(self, out: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass
@@ -49,6 +59,7 @@ class _Slot:
     host_out: torch.Tensor | None = None
     host_flags: torch.Tensor | None = None
     events: list[torch.cuda.Event] = field(default_factory=list)
+    repair: Repair | None = None
 
 
 def _event() -> torch.cuda.Event:
@@ -71,15 +82,14 @@ def math_flags(exact: bool, benchmark: bool) -> Iterator[None]:
 
 
 class CudaPipeline:
-    """Runs `run` (device batch in, (device result, device flags) out) on CPU batches with overlapped copies.
+    """Runs each batch's `run` (device batch in, (device result, device flags) out) with overlapped copies.
 
     `depth` batches may be in flight; `submit` raises when all slots are busy (collect first), which bounds the
     pinned memory to `depth` sets of buffers.
     """
 
-    def __init__(self, run: Run, repair: Repair, device: torch.device, depth: int = 2, staging: bool = True,
+    def __init__(self, device: torch.device, depth: int = 2, staging: bool = True,
                  notice: Callable[[str], None] | None = None) -> None:
-        self.run, self.repair = run, repair
         self.device = device
         self.staging = staging
         self.notice = notice or (lambda msg: None)
@@ -108,13 +118,15 @@ class CudaPipeline:
                 self.notice("out of pinned host memory: copying through pageable memory (slower)")
         return torch.empty(shape, dtype=dtype)
 
-    def submit(self, x: torch.Tensor) -> None:
-        """Queue one CPU batch; returns once its input has been staged (not once it has run)."""
+    def submit(self, x: torch.Tensor | Staged, run: Run, repair: Repair) -> None:
+        """Queue one CPU batch (a tensor, or anything with shape, dtype and `fill(buffer)`); returns once its input
+        has been staged, not once it has run. `repair(input, result, flags)` fixes the result at collect."""
         if not self.free:
             raise RuntimeError("CudaPipeline: all slots busy; collect() before submitting more")
         index = self.free.popleft()
         try:
-            self._queue(self.slots[index], x)
+            self._queue(self.slots[index], x, run)
+            self.slots[index].repair = repair
         except BaseException:
             # The slot goes back (an out-of-memory error must not lose it), once nothing still reads its buffers.
             self.upload_stream.synchronize()
@@ -122,10 +134,11 @@ class CudaPipeline:
             raise
         self.in_flight.append(index)
 
-    def _queue(self, slot: _Slot, x: torch.Tensor) -> None:
-        if self.staging:
+    def _queue(self, slot: _Slot, x: torch.Tensor | Staged, run: Run) -> None:
+        if self.staging or not isinstance(x, torch.Tensor):
             slot.host_in = self._host(slot.host_in, x.shape, x.dtype)
-            slot.host_in.copy_(x)  # the only host-side copy; this slot's last upload finished before it was collected
+            # the only host-side copy; this slot's last upload finished before it was collected
+            x.fill(slot.host_in) if not isinstance(x, torch.Tensor) else slot.host_in.copy_(x)
         else:
             slot.host_in = x
         # Each stream's start event fires when that stream reaches it, so start->end is the work itself.
@@ -138,7 +151,7 @@ class CudaPipeline:
         with torch.cuda.stream(self.compute_stream):
             run_start.record()
             x_dev.record_stream(self.compute_stream)  # allocated on the upload stream, used here
-            y, flags = self.run(x_dev)
+            y, flags = run(x_dev)
             run_end.record()
         slot.host_out = self._host(slot.host_out, y.shape, y.dtype)
         slot.host_flags = self._host(slot.host_flags, flags.shape, flags.dtype)
@@ -151,7 +164,7 @@ class CudaPipeline:
             slot.host_flags.copy_(flags, non_blocking=True)
             d2h_end.record()
         slot.events = [h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end]
-        self.times.h2d_bytes += x.numel() * x.element_size()
+        self.times.h2d_bytes += slot.host_in.numel() * slot.host_in.element_size()
         self.times.d2h_bytes += y.numel() * y.element_size()
 
     def collect(self) -> torch.Tensor:
@@ -164,7 +177,8 @@ class CudaPipeline:
             assert slot.host_out is not None and slot.host_flags is not None and slot.host_in is not None
             out = slot.host_out.clone()  # the pinned buffer is reused by a later batch
             if bool(slot.host_flags.any()):
-                self.repair(slot.host_in, out, slot.host_flags)
+                assert slot.repair is not None
+                slot.repair(slot.host_in, out, slot.host_flags)
             self.times.h2d_ms += h2d_start.elapsed_time(h2d_end)
             self.times.compute_ms += run_start.elapsed_time(run_end)
             self.times.d2h_ms += d2h_start.elapsed_time(d2h_end)

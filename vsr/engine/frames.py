@@ -9,8 +9,13 @@ even (torch.round), in float32 whatever precision the model computed in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+
+from vsr.engine.colour import YuvFormat, pack_frames, pack_planes, rgb_to_yuv, unpack_planes, yuv_to_rgb
 
 FRAME_DTYPES = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
@@ -44,3 +49,74 @@ def float_to_frames(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     q = y.float().clamp(0.0, 1.0).mul_(peak).round_()
     return q.permute(0, 2, 3, 1).to(dtype).contiguous()
 
+
+
+# ---- what a batch is: each kind knows its way to the model's float tensor and back ------------------------------
+
+
+class RgbFrames:
+    """Integer RGB frames (N, H, W, 3) uint8/uint16 in and out."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        return frames_to_float(x)
+
+    def from_float(self, y: torch.Tensor) -> torch.Tensor:
+        return float_to_frames(y, self.dtype)
+
+
+class FloatImages:
+    """Float (N, 3, H, W) in [0, 1] in and out (images, tests)."""
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        return x if x.is_floating_point() else x.float()
+
+    def from_float(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(y, 0.0, 1.0)  # not in place: under CUDA graphs `y` is a buffer the next replay reuses
+
+
+@dataclass
+class YuvBatch:
+    """Decoded YUV frames as their planes ([Y, U, V] numpy arrays per frame, views of the decoder's buffers), in
+    `source`'s format, to come back as one packed integer tensor (N, target.elements_per_frame) in `target`'s:
+    the output's size, subsampling, depth, matrix and range (`vsr.engine.colour.unpack_frames` splits it)."""
+
+    planes: list[Sequence[np.ndarray]]
+    source: YuvFormat
+    target: YuvFormat
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.planes), self.source.elements_per_frame))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.source.dtype
+
+    def fill(self, out: torch.Tensor) -> torch.Tensor:
+        """Pack the planes into `out` (a pinned staging buffer, say): the batch's one host-side copy."""
+        return pack_frames(self.planes, self.source, out)
+
+
+class YuvPlanes:
+    """A packed YUV batch in (vsr/engine/colour.py), converted to RGB beside the model and back to the target's
+    YUV after it: 1.5 bytes a pixel cross PCIe each way for 8-bit 4:2:0, against 3 for RGB."""
+
+    def __init__(self, source: YuvFormat, target: YuvFormat) -> None:
+        self.source, self.target = source, target
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.source
+        y, u, v = unpack_planes(x, s)
+        return yuv_to_rgb(y, u, v, matrix=s.matrix, full_range=s.full_range, bits=s.bits, chroma_loc=s.chroma_loc)
+
+    def from_float(self, y: torch.Tensor) -> torch.Tensor:
+        t = self.target
+        planes = rgb_to_yuv(y, matrix=t.matrix, full_range=t.full_range, bits=t.bits,
+                            chroma_shift=(t.shift_w, t.shift_h), chroma_loc=t.chroma_loc)
+        return pack_planes(planes)
+
+
+Representation = RgbFrames | FloatImages | YuvPlanes

@@ -23,13 +23,13 @@ from torch import nn
 from vsr.engine.cuda import math_flags
 from vsr.engine.device import choose_cpu_precision, dtype_name, probe_frames, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
-from vsr.engine.frames import as_frame_tensor, float_to_frames, frames_to_float, is_frames
+from vsr.engine.frames import FloatImages, Representation, RgbFrames, YuvBatch, YuvPlanes, as_frame_tensor, is_frames
 from vsr.engine.guard import WiderModels, untrusted, wider
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
 
-Batch = np.ndarray | torch.Tensor
+Batch = np.ndarray | torch.Tensor | YuvBatch
 
 
 @dataclass
@@ -115,8 +115,8 @@ class Engine:
         if self.device.type == "cuda":
             from vsr.engine.cuda import CudaPipeline, is_integrated
 
-            self._cuda = CudaPipeline(self._run, self._repair, self.device, depth=config.cuda_depth,
-                                      staging=not is_integrated(self.device), notice=self.notice)
+            self._cuda = CudaPipeline(self.device, depth=config.cuda_depth, staging=not is_integrated(self.device),
+                                      notice=self.notice)
 
     @property
     def precision(self) -> str:
@@ -197,73 +197,71 @@ class Engine:
             return None
         return cache_tiles(h, w, self.config.cpu_tile, self.config.tile_overlap)
 
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A device batch (frames or float) -> (result in the same representation, per-frame guard flags), both on
-        the device; nothing here waits for the device."""
+    def _run(self, x: torch.Tensor, rep: Representation) -> tuple[torch.Tensor, torch.Tensor]:
+        """A device batch -> (result in `rep`'s representation, per-frame guard flags), both on the device;
+        nothing here waits for the device."""
         with torch.inference_mode(), math_flags(self.dtype == torch.float32, self.config.cudnn_benchmark):
-            frames = is_frames(x)
-            y = self._forward_raw(frames_to_float(x) if frames else x)
+            y = self._forward_raw(rep.to_float(x))
             flags = untrusted(y, self.dtype != torch.float32)
-            # not in place: under CUDA graphs `y` is a static buffer that the next replay overwrites
-            out = float_to_frames(y, x.dtype) if frames else torch.clamp(y, 0.0, 1.0)
+            out = rep.from_float(y)
             if self._cuda is not None:
                 out = out.contiguous()  # what the pinned buffer holds: the download is then one plain copy
         return out, flags
 
-    def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor) -> None:
+    def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, rep: Representation) -> None:
         """Recompute, in place in `out`, the frames that `flags` marks, from input `x`, at the wider precision."""
         index = torch.nonzero(flags.cpu()).flatten().tolist()
         with torch.inference_mode():
             for i in index:
-                xi = x[i:i + 1].to(self.device)
-                y = self._wider(frames_to_float(xi) if is_frames(xi) else xi.float(), wider(self.dtype))
-                y = float_to_frames(y, xi.dtype) if is_frames(xi) else y.clamp_(0.0, 1.0)
-                out[i:i + 1] = y.to(out.device, out.dtype)
+                y = self._wider(rep.to_float(x[i:i + 1].to(self.device)), wider(self.dtype))
+                out[i:i + 1] = rep.from_float(y).to(out.device, out.dtype)
         self.guard_recomputes += len(index)
 
-    def _run_now(self, x: torch.Tensor) -> torch.Tensor:
+    def _run_now(self, x: torch.Tensor, rep: Representation) -> torch.Tensor:
         """One batch on the CPU device, guard repairs included."""
-        out, flags = self._run(x)
+        out, flags = self._run(x, rep)
         if bool(flags.any()):
-            self._repair(x, out, flags)
+            self._repair(x, out, flags, rep)
         return out
 
     def forward_device(self, x: torch.Tensor) -> torch.Tensor:
         """Run a float batch (moved to the device if needed); returns float32 in [0, 1] on the device."""
-        x = x.to(self.device, non_blocking=True)
-        out, flags = self._run(x)
+        x, rep = x.to(self.device, non_blocking=True), FloatImages()
+        out, flags = self._run(x, rep)
         if bool(flags.any()):  # a synchronisation: this entry point is for callers that want device tensors
-            self._repair(x, out, flags)
+            self._repair(x, out, flags, rep)
         return out
 
     # --- public API ---------------------------------------------------------------------------------------------
 
     def __call__(self, x: Batch) -> Batch:
         """One batch, synchronously; on the CPU with every thread (the lowest latency)."""
-        numpy_in = isinstance(x, np.ndarray)
-        t = _checked_input(x)
+        host, rep, numpy_out = _checked_input(x)
         if self._cuda is not None:
             if len(self._cuda):
                 raise RuntimeError("engine(x) while batches are in flight: collect() them first")
-            self._cuda.submit(t)
+            self._submit_cuda(host, rep)
             out = self._cuda.collect()
         else:
-            out = self._run_now(t)
-        return out.numpy() if numpy_in else out
+            out = self._run_now(_staged(host), rep)
+        return out.numpy() if numpy_out else out
 
     def submit(self, x: Batch) -> None:
         """Start a batch; its result comes out of `collect()` in submission order. See `in_flight`/`can_submit`."""
-        numpy_in = isinstance(x, np.ndarray)
-        t = _checked_input(x)
+        host, rep, numpy_out = _checked_input(x)
         if self._cuda is not None:
-            self._cuda.submit(t)
+            self._submit_cuda(host, rep)
         elif self.cpu_workers > 1:
             if self._workers is None:
                 self._start_workers()
-            self._pending.append(self._workers.submit(t))
+            self._pending.append(self._workers.submit((_staged(host), rep)))
         else:
-            self._pending.append(self._run_now(t))
-        self._as_numpy.append(numpy_in)
+            self._pending.append(self._run_now(_staged(host), rep))
+        self._as_numpy.append(numpy_out)
+
+    def _submit_cuda(self, host: torch.Tensor | YuvBatch, rep: Representation) -> None:
+        assert self._cuda is not None
+        self._cuda.submit(host, lambda x: self._run(x, rep), lambda x, out, flags: self._repair(x, out, flags, rep))
 
     def collect(self) -> Batch:
         """The oldest submitted batch's result (waits for it)."""
@@ -280,11 +278,11 @@ class Engine:
         # The workers hold the engine only weakly, and stop when it is garbage-collected without close().
         run_now = weakref.WeakMethod(self._run_now)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
+        def run(task: tuple[torch.Tensor, Representation]) -> torch.Tensor:
             method = run_now()
             if method is None:
                 raise RuntimeError("the engine is gone")
-            return method(x)
+            return method(*task)
 
         self._workers = FrameWorkers(run, self.cpu_workers, self._threads_per_worker())
         self._finalizer = weakref.finalize(self, self._workers.close)
@@ -323,23 +321,30 @@ class Engine:
         from vsr.engine.cuda import auto_batch
 
         def probe(n: int) -> None:
-            self._run(torch.from_numpy(probe_frames(n, height, width)).to(self.device))
+            self._run(torch.from_numpy(probe_frames(n, height, width)).to(self.device), RgbFrames(torch.uint8))
 
         host_bytes = height * width * 3 * (1 + self.scale**2)  # one uint8 input and output frame, pinned
         return auto_batch(probe, self.device, host_bytes, self.config.cuda_depth, cap=cap)
 
 
-def _checked_input(x: Batch) -> torch.Tensor:
-    """The batch as a CPU tensor: integer frames (N, H, W, 3) or float (N, 3, H, W)."""
+def _checked_input(x: Batch) -> tuple[torch.Tensor | YuvBatch, Representation, bool]:
+    """(the batch on the host, what it represents, whether the result goes back as numpy)."""
+    if isinstance(x, YuvBatch):
+        return x, YuvPlanes(x.source, x.target), False
     if is_frames(x):
         t = as_frame_tensor(x)
         if t.dim() != 4 or t.shape[3] != 3:
             raise VSRError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
-        return t
+        return t, RgbFrames(t.dtype), isinstance(x, np.ndarray)
     if not isinstance(x, torch.Tensor):
         raise VSRError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
     if x.dim() != 4 or x.shape[1] != 3:
         raise VSRError(f"engine input must be (N, 3, H, W); got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise VSRError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
-    return x
+    return x, FloatImages(), False
+
+
+def _staged(host: torch.Tensor | YuvBatch) -> torch.Tensor:
+    """A CPU tensor of the batch (YUV planes are packed here; on CUDA straight into the pinned buffer instead)."""
+    return host.fill(torch.empty(host.shape, dtype=host.dtype)) if isinstance(host, YuvBatch) else host

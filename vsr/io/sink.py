@@ -19,6 +19,7 @@ import numpy as np
 
 from vsr.errors import VSRError
 from vsr.io.colour import ColourDescription, from_rgb
+from vsr.io.planes import frame_from_planes, supported_pix_fmt
 from vsr.io.source import SourceInfo
 from vsr.io.subtitles import TARGET_BY_FORMAT, TEXT_CODECS, cue_payload, cue_text
 
@@ -366,12 +367,27 @@ class VideoSink:
             raise VSRError(f"internal: frame {w}x{h} does not match the output size {self.width}x{self.height}")
         if (self.enc_width, self.enc_height) != (w, h):
             rgb = np.pad(rgb, ((0, self.enc_height - h), (0, self.enc_width - w), (0, 0)), mode="edge")
-        frame = from_rgb(rgb, self.info.colour, self.pix_fmt)
+        self._encode(from_rgb(rgb, self.info.colour, self.pix_fmt), pts)
+
+    def _encode(self, frame: av.VideoFrame, pts: int) -> None:
         frame.pts = pts
         frame.time_base = self.info.time_base
         for packet in self.video_stream.encode(frame):
             self._container.mux(packet)
         self.counters.frames += 1
+
+    @property
+    def takes_planes(self) -> bool:
+        """Whether `write_planes` can take frames in this output's format (no padding needed, a planar format)."""
+        return (self.enc_width, self.enc_height) == (self.width, self.height) and supported_pix_fmt(self.pix_fmt)
+
+    def write_planes(self, planes: list[np.ndarray], pts: int) -> None:
+        """A frame already converted to the output's pix_fmt and colour (on the model's device, say)."""
+        frame = frame_from_planes(planes, self.pix_fmt, self.info.colour)
+        if (frame.width, frame.height) != (self.width, self.height):
+            raise VSRError(f"internal: frame {frame.width}x{frame.height} does not match the output size "
+                           f"{self.width}x{self.height}")
+        self._encode(frame, pts)
 
     def write_video_packet(self, packet: av.Packet) -> None:
         """A packet of the `video_from` stream (its own time base; the muxer rescales)."""

@@ -19,19 +19,32 @@ import numpy as np
 
 from vsr.errors import VSRError
 from vsr.io.colour import ColourDescription, bit_depth, describe_frame, to_rgb
+from vsr.io.planes import chroma_location, planes_from_frame, supported_pix_fmt
 
 Notify = Callable[[str], None]
 
 
 @dataclass
 class Frame:
-    """A decoded video frame in RGB with its timing; `rgb` is (H, W, 3) uint8, or uint16 for deep inputs."""
+    """A decoded video frame with its timing: RGB `rgb` (H, W, 3) uint8, or uint16 for deep inputs; or, where the
+    conversion runs beside the model (`VideoSource(planes=True)`), its YUV `planes` [Y, U, V] in `pix_fmt` and
+    `rgb` None."""
 
-    rgb: np.ndarray
+    rgb: np.ndarray | None
     pts: int
     time_base: Fraction
     index: int
     key_frame: bool = False
+    planes: list[np.ndarray] | None = None
+    pix_fmt: str = ""
+
+    @property
+    def batch_key(self) -> tuple:
+        """Frames with equal keys can share a batch: the same kind, size and format."""
+        if self.planes is not None:
+            return (self.pix_fmt, *(p.shape for p in self.planes))
+        assert self.rgb is not None
+        return ("rgb", self.rgb.shape, self.rgb.dtype)
 
 
 @dataclass
@@ -89,6 +102,7 @@ class SourceInfo:
     video_metadata: dict[str, str]
     video_index: int
     streams: list[StreamInfo] = field(default_factory=list)
+    chroma_location: int = 0  # AVChromaLocation of the decoded frames (vsr.io.planes.chroma_location)
 
     @property
     def deep(self) -> bool:
@@ -163,7 +177,7 @@ def probe(path: str | Path) -> SourceInfo:
             sample_aspect_ratio=Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None,
             display_matrix=_display_matrix(first), rotation=int(first.rotation or 0),
             metadata=dict(container.metadata), video_metadata=dict(vs.metadata), video_index=vs.index,
-            streams=streams,
+            streams=streams, chroma_location=chroma_location(first) if supported_pix_fmt(first.format.name) else 0,
         )
 
 
@@ -185,8 +199,12 @@ class VideoSource:
     """
 
     def __init__(self, info: SourceInfo, copy: set[int], decode: set[int], notify: Notify,
-                 threads: int = 0, time_range: TimeRange | None = None, max_frames: int | None = None) -> None:
+                 threads: int = 0, time_range: TimeRange | None = None, max_frames: int | None = None,
+                 planes: bool = False) -> None:
         self.info = info
+        # YUV planes instead of RGB, for conversion beside the model: frames in the stream's own format only
+        # (a mid-stream format change falls back to RGB for those frames).
+        self.planes = planes and supported_pix_fmt(info.pix_fmt)
         self.range = time_range or TimeRange()
         self.copy, self.decode = set(copy), set(decode)
         self.notify = notify
@@ -212,8 +230,12 @@ class VideoSource:
             if self._pts_fixed == 1:
                 self.notify(f"frame {self.counters.frames}: timestamp not increasing; moved to the next tick")
         self._last_pts = pts
-        out = Frame(to_rgb(frame, info.colour, info.deep), pts, info.time_base, self.counters.frames,
-                    bool(frame.key_frame))
+        if self.planes and frame.format.name == info.pix_fmt:
+            out = Frame(None, pts, info.time_base, self.counters.frames, bool(frame.key_frame),
+                        planes=planes_from_frame(frame), pix_fmt=info.pix_fmt)
+        else:
+            out = Frame(to_rgb(frame, info.colour, info.deep), pts, info.time_base, self.counters.frames,
+                        bool(frame.key_frame))
         self.counters.frames += 1
         return out
 

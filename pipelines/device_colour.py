@@ -1,0 +1,47 @@
+"""Where the file pipeline converts colour: on the host (swscale) or beside the model (YUV planes to the engine).
+
+On a GPU, YUV planes cross PCIe instead of RGB (8-bit 4:2:0: 1.5 bytes a pixel each way, against 3) and the
+conversion runs on the GPU (vsr/engine/colour.py) instead of in single-threaded swscale beside the decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vsr.engine.colour import YuvFormat
+from vsr.io import SourceInfo, VideoSink
+from vsr.io.planes import layout_of, supported_pix_fmt
+
+
+@dataclass(frozen=True)
+class PlaneFormats:
+    """The YUV formats a batch has going into the engine (the input's) and coming out (the output's)."""
+
+    source: YuvFormat
+    target: YuvFormat
+    pix_fmt: str  # the target's, the sink's pix_fmt
+
+
+COLOUR_MODES = ("auto", "host", "device")
+
+
+def plane_formats(colour: str, engine: Callable, info: SourceInfo, sink: VideoSink, scale: int,
+                  notices: Callable[[str], None]) -> PlaneFormats | None:
+    """The formats for colour conversion beside the model, or None for the host path (swscale)."""
+    device = getattr(engine, "device", None)
+    wanted = colour == "device" or (colour == "auto" and device is not None and device.type == "cuda")
+    if not wanted:
+        return None
+    why = ("the engine takes no YUV batches" if not hasattr(engine, "submit") or device is None else
+           f"{info.pix_fmt} input" if not supported_pix_fmt(info.pix_fmt) else
+           f"{sink.pix_fmt} output of {sink.width}x{sink.height}" if not sink.takes_planes else "")
+    if why:
+        notices(f"colour conversion on the host ({why} is not converted beside the model)")
+        return None
+    c, src, dst = info.colour, layout_of(info.pix_fmt), layout_of(sink.pix_fmt)
+    source = YuvFormat(info.width, info.height, src.shift_w, src.shift_h, src.bits, c.matrix, c.full_range,
+                       info.chroma_location)
+    target = YuvFormat(sink.width, sink.height, dst.shift_w, dst.shift_h, dst.bits, c.matrix, c.full_range,
+                       info.chroma_location)
+    return PlaneFormats(source, target, sink.pix_fmt)
