@@ -1,4 +1,4 @@
-"""Where the file pipeline converts colour: on the host (swscale) or beside the model (YUV planes to the engine).
+"""Where the file pipeline decodes and converts colour: NVDEC or the CPU; swscale on the host or beside the model.
 
 On a GPU, YUV planes cross PCIe instead of RGB (8-bit 4:2:0: 1.5 bytes a pixel each way, against 3) and the
 conversion runs on the GPU (vsr/engine/colour.py) instead of in single-threaded swscale beside the decoder.
@@ -45,3 +45,16 @@ def plane_formats(colour: str, engine: Callable, info: SourceInfo, sink: VideoSi
     target = YuvFormat(sink.width, sink.height, dst.shift_w, dst.shift_h, dst.bits, c.matrix, c.full_range,
                        info.chroma_location)
     return PlaneFormats(source, target, sink.pix_fmt)
+
+
+HW_DECODERS = ("auto", "none", "cuda")
+
+
+def hw_decoder(hwdec: str, engine: Callable) -> str | None:
+    """The NVDEC device to decode on ("cuda", "cuda:N"), or None for the CPU decoder; auto: the engine's GPU."""
+    if hwdec == "none":
+        return None
+    if hwdec == "auto":
+        device = getattr(engine, "device", None)
+        return str(device) if device is not None and device.type == "cuda" else None
+    return hwdec

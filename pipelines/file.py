@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipelines.device_colour import COLOUR_MODES, PlaneFormats, plane_formats
+from pipelines.device_colour import COLOUR_MODES, HW_DECODERS, PlaneFormats, hw_decoder, plane_formats
 from pipelines.stages import EOS, Stage
 from vsr.engine.colour import unpack_frames
 from vsr.engine.frames import YuvBatch
@@ -72,6 +72,7 @@ class PipelineSettings:
     queue_frames: int = 8  # frames waiting between two stages, at most
     decode_threads: int = 0  # 0: FFmpeg decides
     max_frames: int | None = None  # stop after this many frames (a preview); None: the whole file
+    hwdec: str = "auto"  # decoder: cuda (NVDEC), none (the CPU), auto (NVDEC when the model runs on a GPU)
 
 
 @dataclass
@@ -342,6 +343,7 @@ def upscale_file(
     video_only: bool = False,
     on_frames: Callable[[int], None] | None = None,
     colour: str = "auto",
+    hwdec: str = "none",
 ) -> FileReport:
     """Run the whole job. `engine` maps frames (N,H,W,3) uint8/uint16 to (N,sH,sW,3) of the same dtype (an Engine,
     or any such callable); `labels` name it in the report.
@@ -349,7 +351,8 @@ def upscale_file(
     `time_range` upscales only those frames and `video_only` leaves the other streams out (a segment of a longer
     job, see pipelines/segments.py); `on_frames` is called with the number of frames written so far. `colour`:
     where YUV <-> RGB runs: "host" (swscale, beside the decoder and encoder), "device" (beside the model, with
-    the YUV planes crossing to it), or "auto" (the device when it is a GPU).
+    the YUV planes crossing to it), or "auto" (the device when it is a GPU). `hwdec`: "cuda" decodes with NVDEC
+    (falling back to the CPU with a notice), "auto" when the engine runs on a GPU, "none" on the CPU.
     """
     src, out = Path(src), Path(out)
     check_output_path(out, src, overwrite)
@@ -370,7 +373,8 @@ def upscale_file(
     try:
         yuv = plane_formats(colour, engine, info, sink, scale, notices)
         source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=decode_threads,
-                             time_range=time_range, max_frames=max_frames, planes=yuv is not None)
+                             time_range=time_range, max_frames=max_frames, planes=yuv is not None,
+                             hwdec=hw_decoder(hwdec, engine))
         q1: queue.Queue = queue.Queue(maxsize=queue_frames)
         q2: queue.Queue = queue.Queue(maxsize=queue_frames)
         decode = DecodeStage(source, q1, stop_event)
@@ -465,6 +469,8 @@ def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> No
     batch = cfg.engine.batch
     if (batch != "auto" and (not isinstance(batch, int) or batch < 1)) or cfg.pipeline.queue_frames < 1:
         raise VSRError("batch must be auto or at least 1, and queue_frames at least 1")
+    if cfg.pipeline.hwdec not in HW_DECODERS and not cfg.pipeline.hwdec.startswith("cuda:"):
+        raise VSRError(f"--hwdec {cfg.pipeline.hwdec}: use {', '.join(HW_DECODERS)} or cuda:N")
     if cfg.engine.colour not in COLOUR_MODES:
         raise VSRError(f"--colour {cfg.engine.colour}: use {', '.join(COLOUR_MODES)}")
     if cfg.engine.compile not in COMPILE_MODES:
@@ -493,7 +499,7 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
             src, out, engine, scale, info=info, encode=cfg.encode, batch=cfg.engine.batch,
             queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads,
             max_frames=cfg.pipeline.max_frames, overwrite=overwrite, progress=progress, notices=notices,
-            labels=labels, colour=cfg.engine.colour,
+            labels=labels, colour=cfg.engine.colour, hwdec=cfg.pipeline.hwdec,
         )
     finally:
         engine.close()

@@ -306,7 +306,7 @@ def run_segment(job: SegmentJob, engine: Callable, scale: int, labels: dict[str,
             job.src, dest, engine, scale, info=job.info, encode=cfg.encode, batch=cfg.engine.batch,
             queue_frames=cfg.pipeline.queue_frames, decode_threads=cfg.pipeline.decode_threads, overwrite=True,
             progress=False, notices=notices, labels=labels, time_range=seg.time_range, video_only=True,
-            on_frames=on_frames, colour=cfg.engine.colour,
+            on_frames=on_frames, colour=cfg.engine.colour, hwdec=cfg.pipeline.hwdec,
         )
         data = dest.read_bytes() if job.dest is None else None
         size = dest.stat().st_size

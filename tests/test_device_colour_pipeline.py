@@ -97,3 +97,28 @@ def test_colour_setting_is_checked_before_anything_runs(tmp_path):
     with pytest.raises(VSRError, match="--colour gpu"):
         run_upscale(src, tmp_path / "o.mp4", cfg, progress=False, notices=Notices(echo=False))
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_nvdec_without_a_gpu_falls_back_to_the_cpu_decoder_with_one_notice(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=4, audio=[AudioSpec(layout="stereo")])
+    outs = {}
+    for hwdec in ("none", "cuda"):
+        cfg = UpscaleConfig()
+        cfg.model.name, cfg.model.scale, cfg.pipeline.hwdec = "bicubic", 2, hwdec
+        cfg.encode.preset = "ultrafast"
+        notices = Notices(echo=False)
+        outs[hwdec] = tmp_path / f"{hwdec}.mp4"
+        run_upscale(src, outs[hwdec], cfg, progress=False, notices=notices)
+        nvdec = [n for n in notices.items if "NVDEC" in n]
+        assert len(nvdec) == (1 if hwdec == "cuda" else 0) and (not nvdec or "decoding on the CPU" in nvdec[0])
+    assert outs["none"].read_bytes() == outs["cuda"].read_bytes()
+
+
+def test_bad_hwdec_is_a_clear_error(tmp_path):
+    from vsr.errors import VSRError
+
+    cfg = UpscaleConfig()
+    cfg.model.name, cfg.model.scale, cfg.pipeline.hwdec = "bicubic", 2, "vaapi"
+    with pytest.raises(VSRError, match="--hwdec vaapi"):
+        run_upscale(make_clip(tmp_path / "in.mp4", frames=2), tmp_path / "o.mp4", cfg, progress=False,
+                    notices=Notices(echo=False))

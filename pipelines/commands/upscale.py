@@ -12,6 +12,7 @@ FLAG_SETTINGS = {
     "model": "model.name", "weights": "model.weights", "scale": "model.scale",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
     "cpu_workers": "engine.cpu_workers", "compile": "engine.compile", "colour": "engine.colour",
+    "hwdec": "pipeline.hwdec",
     "codec": "encode.codec", "crf": "encode.crf", "preset": "encode.preset", "frames": "pipeline.max_frames",
 }
 
@@ -31,6 +32,9 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--colour", default=None, metavar="auto|host|device",
                    help="where YUV <-> RGB runs: host (swscale), device (beside the model: YUV crosses to the GPU, "
                         "half of RGB's bytes); auto: the device on a GPU")
+    p.add_argument("--hwdec", default=None, metavar="auto|none|cuda[:N]",
+                   help="decode with NVDEC (cuda), on the CPU (none), or auto: NVDEC when the model runs on a GPU "
+                        "(falls back to the CPU with a notice)")
     p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
                    help="torch.compile the model (checked against eager); MODE reduce-overhead replays CUDA graphs")
     p.add_argument("--tile", type=int, default=None, help="upscale in tiles of N input pixels (0: whole frames)")

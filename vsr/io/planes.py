@@ -63,6 +63,14 @@ def supported_pix_fmt(name: str) -> bool:
     return name in LAYOUTS
 
 
+def same_layout(a: str, b: str) -> bool:
+    """Whether frames in pix_fmt `a` give the planes of `b` (nv12 those of yuv420p, p010le of yuv420p10le)."""
+    if a == b:
+        return supported_pix_fmt(a)
+    la, lb = LAYOUTS.get(a), LAYOUTS.get(b)
+    return la is not None and lb is not None and (la.shift_w, la.shift_h, la.bits) == (lb.shift_w, lb.shift_h, lb.bits)
+
+
 def layout_of(name: str) -> PlaneLayout:
     try:
         return LAYOUTS[name]

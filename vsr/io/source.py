@@ -16,10 +16,11 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel
 
 from vsr.errors import VSRError
 from vsr.io.colour import ColourDescription, bit_depth, describe_frame, to_rgb
-from vsr.io.planes import chroma_location, planes_from_frame, supported_pix_fmt
+from vsr.io.planes import chroma_location, planes_from_frame, same_layout, supported_pix_fmt
 
 Notify = Callable[[str], None]
 
@@ -200,8 +201,9 @@ class VideoSource:
 
     def __init__(self, info: SourceInfo, copy: set[int], decode: set[int], notify: Notify,
                  threads: int = 0, time_range: TimeRange | None = None, max_frames: int | None = None,
-                 planes: bool = False) -> None:
+                 planes: bool = False, hwdec: str | None = None) -> None:
         self.info = info
+        self.hwdec = hwdec  # "cuda" or "cuda:N": decode with NVDEC (frames come back to host memory, as nv12/p010)
         # YUV planes instead of RGB, for conversion beside the model: frames in the stream's own format only
         # (a mid-stream format change falls back to RGB for those frames).
         self.planes = planes and supported_pix_fmt(info.pix_fmt)
@@ -230,7 +232,7 @@ class VideoSource:
             if self._pts_fixed == 1:
                 self.notify(f"frame {self.counters.frames}: timestamp not increasing; moved to the next tick")
         self._last_pts = pts
-        if self.planes and frame.format.name == info.pix_fmt:
+        if self.planes and same_layout(frame.format.name, info.pix_fmt):
             out = Frame(None, pts, info.time_base, self.counters.frames, bool(frame.key_frame),
                         planes=planes_from_frame(frame), pix_fmt=info.pix_fmt)
         else:
@@ -238,6 +240,18 @@ class VideoSource:
                         bool(frame.key_frame))
         self.counters.frames += 1
         return out
+
+    def _open_for_decoding(self) -> av.container.InputContainer:
+        """The input opened with NVDEC when asked and possible, else for decoding on the CPU (one notice)."""
+        if self.hwdec:
+            _, _, index = self.hwdec.partition(":")
+            accel = HWAccel(device_type="cuda", device=index or None, allow_software_fallback=True)
+            try:  # (the path was opened by probe() already: only the device can fail here)
+                return av.open(str(self.info.path), "r", hwaccel=accel)
+            except (av.FFmpegError, OSError) as exc:  # no driver, no device, an FFmpeg without CUDA
+                self.notify(f"NVDEC unavailable ({exc.__class__.__name__}: {exc}); decoding on the CPU")
+                self.hwdec = None
+        return _open(self.info.path)
 
     def _decode(self, codec_context, packet) -> list:
         try:
@@ -254,7 +268,7 @@ class VideoSource:
 
     def items(self, should_stop: Callable[[], bool]) -> Iterator[Frame | av.Packet | AudioFrames]:
         info = self.info
-        with _open(info.path) as container:
+        with self._open_for_decoding() as container:
             vs = container.streams[info.video_index]
             vs.codec_context.thread_type = "AUTO"  # frame + slice threads: decode runs beside the model
             if self._threads:
@@ -282,6 +296,10 @@ class VideoSource:
                         self.counters.corrupt_packets += 1
                         self.notify(f"warning: packet flagged corrupt in the video stream at dts {packet.dts}")
                     for frame in self._decode(vs.codec_context, packet):
+                        if self.hwdec and not vs.codec_context.is_hwaccel:
+                            self.notify(f"NVDEC does not decode this {vs.codec_context.name} stream; decoding on "
+                                        "the CPU")
+                            self.hwdec = None
                         if start is not None or end is not None:
                             pts = frame.pts
                             if start is not None and not first_seen and pts is not None and pts > start:
