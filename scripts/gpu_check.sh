@@ -49,5 +49,12 @@ timeout 120 "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" 
 timeout 120 "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" --device cuda --precision fp16 \
   --input-size 320x180 --batch 8 --frames 64 --repeats 1 --json "$OUT/bench_pipeline.json" \
   >"$OUT/bench_pipeline.txt" 2>&1
+# 4. upscale end to end: colour on the host (swscale) and beside the model (YUV planes) with NVDEC where present
+CLIP=../shared/media/sample_with_increasing_timestamps_320w_240h_5s.mp4
+for colour in host device; do
+  timeout 90 "$PY" run_pipeline.py upscale "$CLIP" -o "$OUT/up_$colour.mp4" --weights "$W" --device cuda \
+    --precision fp16 --batch 8 --colour $colour --hwdec auto --overwrite --no-progress \
+    --report "$OUT/upscale_$colour.json" >"$OUT/upscale_$colour.txt" 2>&1
+done
 "$PY" scripts/gpu_summary.py "$OUT" >"$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"

@@ -7,10 +7,12 @@ Each check is independent: a failure is recorded as "ERROR ..." under its key an
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import av
 import numpy as np
 import torch
 
+from vsr.engine.cuda import CopyTimes
 from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
@@ -27,6 +30,13 @@ CLIP = SHARED / "media" / "sample_with_increasing_timestamps_320w_240h_5s.mp4"
 FAMILIES = {"ntire23": "ntire2023_safmn_x4.pth", "safmnpp": "ntire2024_safmnpp_x4.pth",
             "light": "ais2024_light_safmnpp_x4.pth"}
 RESULTS: dict[str, Any] = {}
+# GPU_FIGURES_DRY_RUN=1: every check on the CPU at a tenth of the size, to catch mistakes before a GPU is spent
+DRY = bool(os.environ.get("GPU_FIGURES_DRY_RUN"))
+DEVICE = "cpu" if DRY else "cuda"
+
+
+def size(w: int, h: int) -> tuple[int, int]:
+    return (max(8, w // 10), max(8, h // 10)) if DRY else (w, h)
 
 
 def record(key: str, fn: Callable[[], Any]) -> None:
@@ -61,6 +71,8 @@ def pipelined(engine: Engine, batches: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def gpu_info() -> dict[str, Any]:
+    if DRY:
+        return {"name": "dry run on the CPU"}
     p = torch.cuda.get_device_properties(0)
     return {"name": p.name, "cc": f"{p.major}.{p.minor}", "memory_gib": round(p.total_memory / 2**30, 1),
             "integrated": bool(p.is_integrated), "sms": p.multi_processor_count, "torch": torch.__version__,
@@ -68,7 +80,7 @@ def gpu_info() -> dict[str, Any]:
 
 
 def fidelity(module: torch.nn.Module, frames: np.ndarray, ref: np.ndarray, precision: str) -> dict[str, Any]:
-    engine = Engine(module, 4, EngineConfig("cuda", precision))
+    engine = Engine(module, 4, EngineConfig(DEVICE, precision))
     out = engine(frames)
     diff = np.abs(out.astype(np.int32) - ref).max()
     return {"psnr_vs_cpu_fp32": psnr8(out, ref), "max_level_diff": int(diff), "guard_recomputes":
@@ -76,8 +88,8 @@ def fidelity(module: torch.nn.Module, frames: np.ndarray, ref: np.ndarray, preci
 
 
 def no_sync(module: torch.nn.Module) -> str:
-    engine = Engine(module, 4, EngineConfig("cuda", "fp16"))
-    x = probe_frames(4, 180, 320)
+    engine = Engine(module, 4, EngineConfig(DEVICE, "fp16"))
+    x = probe_frames(4, *size(180, 320))
     engine(x)
     torch.cuda.set_sync_debug_mode("error")
     try:
@@ -93,18 +105,22 @@ def no_sync(module: torch.nn.Module) -> str:
 def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precision: str = "fp16",
                n_frames: int = 256, **cfg: Any) -> dict[str, Any]:
     """Frames in, frames out, pipelined: frames/s by wall clock, and per batch the CUDA-event times."""
-    engine = Engine(module, 4, EngineConfig("cuda", precision, **cfg))
+    engine = Engine(module, 4, EngineConfig(DEVICE, precision, **cfg))
+    w, h = size(w, h)
     b = engine.suggest_batch(h, w) if batch == "auto" else int(batch)
     x = probe_frames(b, h, w)
     pipelined(engine, [x] * 4)  # warm-up (cuDNN benchmark, allocator, pinned buffers)
-    t, n = engine.copy_times, max(8, n_frames // b)
+    t, n = engine.copy_times, max(8, (8 if DRY else n_frames) // b)
+    t = t if t is not None else CopyTimes(1.0, 1.0, 1.0, 0)  # the CPU (dry run): no copies to time
     c0, h0, d0, k0 = t.compute_ms, t.h2d_ms, t.d2h_ms, t.batches
-    torch.cuda.synchronize()
+    if not DRY:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     pipelined(engine, [x] * n)
     wall = time.perf_counter() - t0
-    k = t.batches - k0
-    per = {"compute_ms": (t.compute_ms - c0) / k, "h2d_ms": (t.h2d_ms - h0) / k, "d2h_ms": (t.d2h_ms - d0) / k}
+    k = max(1, t.batches - k0)
+    per = {"compute_ms": (t.compute_ms - c0) / k or 1.0, "h2d_ms": (t.h2d_ms - h0) / k,
+           "d2h_ms": (t.d2h_ms - d0) / k}
     return {"batch": b, "fps": round(n * b / wall, 1), "wall_ms_per_batch": round(wall * 1e3 / n, 3),
             **{key: round(v, 3) for key, v in per.items()},
             "compute_share_of_wall": round(per["compute_ms"] / (wall * 1e3 / n), 3),
@@ -113,14 +129,14 @@ def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precis
 
 
 def oom_fallback(module: torch.nn.Module) -> dict[str, Any]:
-    x = probe_frames(2, 1080, 1920)
-    full = Engine(module, 4, EngineConfig("cuda", "fp16"))(x)
+    x = probe_frames(2, *size(1080, 1920))
+    full = Engine(module, 4, EngineConfig(DEVICE, "fp16"))(x)
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 1.5 * 2**30) / total))
     notes: list[str] = []
     try:
-        engine = Engine(module, 4, EngineConfig("cuda", "fp16"), notice=notes.append)
+        engine = Engine(module, 4, EngineConfig(DEVICE, "fp16"), notice=notes.append)
         y = engine(x)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
@@ -128,18 +144,43 @@ def oom_fallback(module: torch.nn.Module) -> dict[str, Any]:
 
 
 def nvdec() -> dict[str, Any]:
+    """What the pipeline uses (frames downloaded as nv12), and whether frames kept on the GPU reach torch."""
     from av.codec.hwaccel import HWAccel
 
-    accel = HWAccel(device_type="cuda", allow_software_fallback=False)
-    with av.open(str(CLIP), hwaccel=accel) as c:
+    out: dict[str, Any] = {}
+    with av.open(str(CLIP), hwaccel=HWAccel(device_type="cuda", allow_software_fallback=False)) as c:
         frame = next(c.decode(video=0))
-        return {"decoded": True, "format": frame.format.name, "hw": c.streams.video[0].codec_context.is_hwaccel}
+        out["host_frames"] = {"format": frame.format.name, "is_hwaccel": c.streams.video[0].codec_context.is_hwaccel}
+    try:
+        accel = HWAccel(device_type="cuda", allow_software_fallback=False, is_hw_owned=True)
+        with av.open(str(CLIP), hwaccel=accel) as c:
+            frame = next(c.decode(video=0))
+            planes = [torch.from_dlpack(p) for p in frame.planes]
+            out["gpu_frames"] = {"format": frame.format.name, "sw_format": str(getattr(frame, "sw_format", "")),
+                                 "planes": [(str(t.device), tuple(t.shape), tuple(t.stride())) for t in planes]}
+    except Exception as exc:
+        out["gpu_frames"] = f"ERROR {type(exc).__name__}: {str(exc)[:300]}"
+    return out
+
+
+def onnx_backend(module: torch.nn.Module, backend: str, ref_frames: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    from vsr.engine.onnx_engine import OnnxEngine
+
+    engine = OnnxEngine(module, 4, DEVICE, precision="fp16", backend=backend, max_batch=8,
+                        input_shape=(8, *size(180, 320)))
+    x = probe_frames(8, *size(180, 320))
+    pipelined(engine, [x] * 4)
+    t0 = time.perf_counter()
+    pipelined(engine, [x] * 32)
+    fps = 32 * 8 / (time.perf_counter() - t0)
+    return {"fps_320x180_batch8": round(fps, 1), "engine": engine.describe(),
+            "psnr_vs_cpu_fp32": psnr8(engine(ref_frames), ref)}
 
 
 def nvenc() -> str:
     ctx = av.CodecContext.create("h264_nvenc", "w")
     ctx.width, ctx.height, ctx.pix_fmt = 256, 144, "yuv420p"
-    ctx.time_base = "1/25"
+    ctx.time_base = Fraction(1, 25)
     ctx.open()
     return "h264_nvenc opened"
 
@@ -148,6 +189,7 @@ def main(out_path: str) -> int:
     record("gpu", gpu_info)
     models = {k: load_model(SHARED / "weights" / f)[0] for k, f in FAMILIES.items()}
     frames = real_frames(4)
+    frames = frames[:, :24, :32].copy() if DRY else frames
     for k, m in models.items():
         ref = Engine(m, 4, EngineConfig("cpu", "fp32"))(frames)
         for precision in ("fp16", "bf16", "fp32"):
@@ -165,8 +207,11 @@ def main(out_path: str) -> int:
            lambda: throughput(models["ntire23"], 320, 180, 8, compile=True, compile_mode="reduce-overhead"))
     for k, m in models.items():
         record(f"auto_batch_960x540/{k}",
-               lambda m=m: Engine(m, 4, EngineConfig("cuda", "fp16")).suggest_batch(540, 960))
+               lambda m=m: Engine(m, 4, EngineConfig(DEVICE, "fp16")).suggest_batch(*size(540, 960)))
     record("oom_fallback", lambda: oom_fallback(models["ntire23"]))
+    ref = Engine(models["ntire23"], 4, EngineConfig("cpu", "fp32"))(frames)
+    for backend in ("onnxruntime", "tensorrt"):
+        record(f"onnx/{backend}", lambda b=backend: onnx_backend(models["ntire23"], b, frames, ref))
     record("nvdec", nvdec)
     record("nvenc", nvenc)
     Path(out_path).write_text(json.dumps(RESULTS, indent=1) + "\n")

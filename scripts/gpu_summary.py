@@ -34,8 +34,9 @@ def _target(label: str, value: Any, goal: float) -> str:
 def main(out: Path) -> int:
     figures = _load(out / "figures.json") or {}
     bench_model, bench_pipe = _load(out / "bench_model.json"), _load(out / "bench_pipeline.json")
+    upscale = {c: _load(out / f"upscale_{c}.json") for c in ("host", "device")}
     everything = {"figures": figures, "bench_model": bench_model, "bench_pipeline": bench_pipe,
-                  "pytest": _tail(out / "pytest_cuda.txt")}
+                  "pytest": _tail(out / "pytest_cuda.txt"), "upscale": upscale}
     (out / "gpu_check.json").write_text(json.dumps(everything, indent=1) + "\n")
     gpu = figures.get("gpu", {})
     lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", f"pytest: {everything['pytest']}"]
@@ -55,6 +56,12 @@ def main(out: Path) -> int:
         keys = ("model", "size", "batch", "precision", "model_only_fps", "pipeline_fps", "io_only_fps", "bound_fps",
                 "pipeline_efficiency")
         lines.append("  bench: " + ", ".join(f"{k}={row.get(k)}" for k in keys if k in row))
+    for colour, report in upscale.items():
+        if report:
+            lines.append(f"  upscale colour={colour}: {report.get('fps')} fps, {report.get('frames')} frames, "
+                         f"notices {report.get('notices')}")
+        else:
+            lines.append(f"  upscale colour={colour}: failed ({_tail(out / f'upscale_{colour}.txt', 2)})")
     print("\n".join(lines))
     return 0
 
