@@ -14,10 +14,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", nargs="+", default=None, help="batch sizes, or best (fitted to GPU memory; 1 on CPU)")
     p.add_argument("--precision", nargs="+", default=None, help="auto|fp32|fp16|bf16 (several allowed)")
     p.add_argument("--device", default=None, help="auto|cpu|cuda[:N]")
-    p.add_argument("--backend", default=None, choices=["torch", "onnxruntime"], help="inference backend (torch)")
-    p.add_argument("--frames", type=int, default=None, help="frames per timed repeat and per pipeline clip")
+    p.add_argument("--backend", default=None, choices=["torch", "onnxruntime", "tensorrt"],
+                   help="inference backend (torch; onnxruntime: the exported graph, best provider; tensorrt: "
+                        "onnxruntime's TensorRT provider, fp16, engine cache)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames per timed repeat and per generated clip (at least 8 batches)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (median and spread reported)")
-    p.add_argument("--input", default=None, help="a video for the pipeline/naive runs instead of a generated clip")
+    p.add_argument("--input", default=None, help="a video for the pipeline/naive/I/O runs instead of a generated clip")
     p.add_argument("--tile", type=int, default=None, help="tile the optimised engine (LR pixels; 0 = off)")
     p.add_argument("--cpu-tile-area", type=int, default=None,
                    help="CPU: tile frames of more LR pixels than this (default 110592; 0: never)")
@@ -25,8 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-workers", type=int, default=None, metavar="N",
                    help="optimised CPU engine: frames side by side (default 0: auto, as upscale; 1: one at a time)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile (checked against eager)")
+    p.add_argument("--colour", default=None, choices=["auto", "host", "device"],
+                   help="YUV <-> RGB as upscale does it: host, device (beside the model), auto (device on a GPU)")
     p.add_argument("--no-pipeline", dest="pipeline", action="store_false", default=None,
-                   help="skip the file pipeline and the naive loop")
+                   help="skip the file pipeline, the naive loop and the I/O-only run")
+    p.add_argument("--no-io", dest="io", action="store_false", default=None,
+                   help="skip the I/O-only run (the pipeline without the model: no bound_fps or pipeline_efficiency)")
     p.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false", default=None,
                    help="run the optimised engine without the process settings (glibc malloc, OMP_WAIT_POLICY)")
     p.add_argument("--json", default=None, help="write the full report here")
@@ -50,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
         "model": "models", "weights": "weights", "input_size": "sizes", "batch": "batches",
         "precision": "precisions", "device": "device", "backend": "backend", "frames": "frames",
         "repeats": "repeats", "input": "input", "tile": "tile", "cpu_tile_area": "cpu_tile", "threads": "threads",
-        "cpu_workers": "cpu_workers", "compile": "compile", "malloc_tuning": "malloc_tuning",
+        "cpu_workers": "cpu_workers", "compile": "compile", "malloc_tuning": "malloc_tuning", "io": "io",
+        "colour": "colour",
     })
     if args.pipeline is False:
-        overrides["pipeline"] = overrides["naive"] = False
+        overrides["pipeline"] = overrides["naive"] = overrides["io"] = False
     cfg = load_config(BenchConfig, args.config, overrides)
     report = run_bench(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(report))
