@@ -15,27 +15,21 @@ import resource
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from pipelines.device_colour import COLOUR_MODES, HW_DECODERS, PlaneFormats, hw_decoder, plane_formats
-from pipelines.stages import EOS, Stage
-from vsr.engine.colour import unpack_frames
-from vsr.engine.frames import YuvBatch
+from pipelines.device_colour import COLOUR_MODES, HW_DECODERS, hw_decoder, plane_formats
+from pipelines.file_stages import DecodeStage, EncodeStage, UpscaleStage
+from pipelines.stages import StagePipeline
 from vsr.errors import VSRError
 from vsr.io import (
     AtomicOutput,
-    AudioFrames,
     EncodeSettings,
-    Frame,
     SourceInfo,
     TimeRange,
     VideoSink,
@@ -45,7 +39,6 @@ from vsr.io import (
 from vsr.io.sink import check_output_path
 
 COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune")
-_JOIN_S = 5.0  # how long stopping waits for a stage (an inference call in flight must finish)
 
 
 @dataclass
@@ -96,177 +89,6 @@ class Notices:
             self.items.append(message)
         if self.echo:
             tqdm.write(message if message.startswith("warning:") else f"note: {message}", file=sys.stderr)
-
-
-# ---- stages ----------------------------------------------------------------------------------------------
-class DecodeStage(Stage):
-    name = "decode"
-
-    def __init__(self, source: VideoSource, outbox: queue.Queue, stop_event: threading.Event) -> None:
-        super().__init__(None, outbox, stop_event)
-        self.source = source
-
-    def process(self) -> None:
-        items = self.source.items(lambda: self.stopping)
-        try:
-            for item in items:
-                if isinstance(item, Frame):
-                    self.stats.items += 1
-                self.put(item)
-        finally:
-            items.close()  # closes the input file even when stopped early
-        self.put(EOS)
-
-
-class UpscaleStage(Stage):
-    """Gathers up to `batch` frames of equal size, runs the engine, passes other items straight on."""
-
-    name = "upscale"
-
-    def __init__(self, engine: Callable[[np.ndarray], np.ndarray], batch: int,
-                 inbox: queue.Queue, outbox: queue.Queue, stop_event: threading.Event,
-                 yuv: PlaneFormats | None = None) -> None:
-        super().__init__(inbox, outbox, stop_event)
-        self.engine, self.batch = engine, max(1, batch)
-        self.yuv = yuv  # frames that come as YUV planes: their format in and out of the engine
-        # vsr.engine.Engine can keep batches in flight (submit/collect); a plain callable runs one at a time.
-        self._pipelined = all(hasattr(engine, n) for n in ("submit", "collect", "can_submit"))
-        self._in_flight: deque[list[Frame]] = deque()
-
-    def _upscale(self, frames: list[Frame]) -> None:
-        # Integer frames go to the engine as they are: conversion and quantisation run where the model runs.
-        x: np.ndarray | YuvBatch
-        if frames[0].planes is not None:
-            assert self.yuv is not None
-            x = YuvBatch([f.planes for f in frames], self.yuv.source, self.yuv.target)
-        else:
-            x = np.stack([f.rgb for f in frames])
-        if self._pipelined:
-            # Keep as many batches in flight as the engine takes: on CUDA one is copied while the previous computes,
-            # on the CPU its workers compute them side by side.
-            while not self.engine.can_submit:
-                self._collect()
-            self.engine.submit(x)
-            self._in_flight.append(frames)
-        else:
-            self._emit(frames, self.engine(x))
-
-    def _collect(self) -> None:
-        frames = self._in_flight.popleft()
-        self._emit(frames, self.engine.collect())
-
-    def _emit(self, frames: list[Frame], y: np.ndarray | torch.Tensor) -> None:
-        if frames[0].planes is not None:
-            assert self.yuv is not None
-            outs = [dict(rgb=None, planes=list(p), pix_fmt=self.yuv.pix_fmt) for p in unpack_frames(y, self.yuv.target)]
-        else:
-            outs = [dict(rgb=rgb) for rgb in y]
-        for f, out in zip(frames, outs, strict=True):
-            self.stats.items += 1
-            self.put(Frame(pts=f.pts, time_base=f.time_base, index=f.index, key_frame=f.key_frame, **out))
-
-    def process(self) -> None:
-        pending: list[Frame] = []
-        while True:
-            item = self.get()
-            if item is EOS:
-                break
-            if isinstance(item, Frame):
-                if pending and pending[0].batch_key != item.batch_key:
-                    self._upscale(pending)
-                    pending = []
-                pending.append(item)
-                if len(pending) >= self.batch:
-                    self._upscale(pending)
-                    pending = []
-            else:
-                self.put(item)
-        if pending:
-            self._upscale(pending)
-        while self._in_flight:
-            self._collect()
-        self.put(EOS)
-
-
-class EncodeStage(Stage):
-    name = "encode"
-
-    def __init__(self, sink: VideoSink, inbox: queue.Queue, stop_event: threading.Event) -> None:
-        super().__init__(inbox, None, stop_event)
-        self.sink = sink
-        self.finished = False
-
-    def process(self) -> None:
-        while True:
-            item = self.get()
-            if item is EOS:
-                break
-            if isinstance(item, Frame):
-                if item.planes is not None:
-                    self.sink.write_planes(item.planes, item.pts)
-                else:
-                    self.sink.write_frame(item.rgb, item.pts)
-                self.stats.items += 1
-            elif isinstance(item, AudioFrames):
-                self.sink.write_audio(item.stream_index, item.frame)
-            else:
-                self.sink.write_packet(item)
-        self.sink.close(flush=True)
-        self.finished = True
-
-
-# ---- the owner -------------------------------------------------------------------------------------------
-class StagePipeline:
-    """Starts the stages on threads, waits for them, stops all when one fails and re-raises that error once."""
-
-    def __init__(self, stages: list[Stage], stop_event: threading.Event) -> None:
-        self.stages = stages
-        self._stop = stop_event
-        self._error: tuple[Stage, BaseException] | None = None
-        self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._guard, args=(s,), name=f"vsr-{s.name}", daemon=True)
-                        for s in stages]
-
-    def _guard(self, stage: Stage) -> None:
-        try:
-            stage.run()
-        except BaseException as exc:  # any failure stops everything; the owner reports the first one
-            with self._lock:
-                if self._error is None:
-                    self._error = (stage, exc)
-            self.stop()
-
-    def stop(self) -> None:
-        for stage in self.stages:
-            stage.stop()
-
-    def alive(self) -> bool:
-        return any(t.is_alive() for t in self.threads)
-
-    def run(self, tick: Callable[[], None]) -> None:
-        for t in self.threads:
-            t.start()
-        try:
-            while self.alive():
-                self.threads[-1].join(timeout=0.2)
-                tick()
-        except BaseException:  # Ctrl-C: stop, give the stages a moment, then let the caller clean up
-            self.stop()
-            self.join()
-            raise
-        self.join()
-        if self._error is not None:
-            stage, exc = self._error
-            if isinstance(exc, VSRError):
-                raise exc
-            if isinstance(exc, av.FFmpegError):
-                raise VSRError(f"{stage.name} failed: {exc}") from exc
-            raise exc
-
-    def join(self) -> None:
-        deadline = time.monotonic() + _JOIN_S
-        for t in self.threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 # ---- the job ---------------------------------------------------------------------------------------------

@@ -10,10 +10,16 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import av
+
+from vsr.errors import VSRError
+
 EOS = object()  # end of stream: the last item a stage puts on its output queue
+_JOIN_S = 5.0  # how long stopping waits for a stage (an inference call in flight must finish)
 _SLICE_S = 0.1
 
 
@@ -92,3 +98,56 @@ class Stage:
             pass
         finally:
             self.stats.busy_s = time.perf_counter() - start - self.stats.wait_in_s - self.stats.wait_out_s
+
+
+class StagePipeline:
+    """Starts the stages on threads, waits for them, stops all when one fails and re-raises that error once."""
+
+    def __init__(self, stages: list[Stage], stop_event: threading.Event) -> None:
+        self.stages = stages
+        self._stop = stop_event
+        self._error: tuple[Stage, BaseException] | None = None
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._guard, args=(s,), name=f"vsr-{s.name}", daemon=True)
+                        for s in stages]
+
+    def _guard(self, stage: Stage) -> None:
+        try:
+            stage.run()
+        except BaseException as exc:  # any failure stops everything; the owner reports the first one
+            with self._lock:
+                if self._error is None:
+                    self._error = (stage, exc)
+            self.stop()
+
+    def stop(self) -> None:
+        for stage in self.stages:
+            stage.stop()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def run(self, tick: Callable[[], None]) -> None:
+        for t in self.threads:
+            t.start()
+        try:
+            while self.alive():
+                self.threads[-1].join(timeout=0.2)
+                tick()
+        except BaseException:  # Ctrl-C: stop, give the stages a moment, then let the caller clean up
+            self.stop()
+            self.join()
+            raise
+        self.join()
+        if self._error is not None:
+            stage, exc = self._error
+            if isinstance(exc, VSRError):
+                raise exc
+            if isinstance(exc, av.FFmpegError):
+                raise VSRError(f"{stage.name} failed: {exc}") from exc
+            raise exc
+
+    def join(self) -> None:
+        deadline = time.monotonic() + _JOIN_S
+        for t in self.threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -135,17 +135,21 @@ class CudaPipeline:
         self.in_flight.append(index)
 
     def _queue(self, slot: _Slot, x: torch.Tensor | Staged, run: Run) -> None:
-        if self.staging or not isinstance(x, torch.Tensor):
+        staged = self.staging or not isinstance(x, torch.Tensor)
+        if staged:
             slot.host_in = self._host(slot.host_in, x.shape, x.dtype)
             # the only host-side copy; this slot's last upload finished before it was collected
-            x.fill(slot.host_in) if not isinstance(x, torch.Tensor) else slot.host_in.copy_(x)
+            if isinstance(x, torch.Tensor):
+                slot.host_in.copy_(x)
+            else:
+                x.fill(slot.host_in)
         else:
             slot.host_in = x
         # Each stream's start event fires when that stream reaches it, so start->end is the work itself.
         h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = (_event() for _ in range(6))
         with torch.cuda.stream(self.upload_stream):
             h2d_start.record()
-            x_dev = slot.host_in.to(self.device, non_blocking=self.staging)
+            x_dev = slot.host_in.to(self.device, non_blocking=staged)  # (from pageable memory: synchronous)
             h2d_end.record()
         self.compute_stream.wait_event(h2d_end)
         with torch.cuda.stream(self.compute_stream):

@@ -211,7 +211,7 @@ class Engine:
     def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, rep: Representation) -> None:
         """Recompute, in place in `out`, the frames that `flags` marks, from input `x`, at the wider precision."""
         index = torch.nonzero(flags.cpu()).flatten().tolist()
-        with torch.inference_mode():
+        with torch.inference_mode(), math_flags(exact=True, benchmark=False):  # fp32 recomputation: no TF32
             for i in index:
                 y = self._wider(rep.to_float(x[i:i + 1].to(self.device)), wider(self.dtype))
                 out[i:i + 1] = rep.from_float(y).to(out.device, out.dtype)
@@ -221,14 +221,6 @@ class Engine:
         """One batch on the CPU device, guard repairs included."""
         out, flags = self._run(x, rep)
         if bool(flags.any()):
-            self._repair(x, out, flags, rep)
-        return out
-
-    def forward_device(self, x: torch.Tensor) -> torch.Tensor:
-        """Run a float batch (moved to the device if needed); returns float32 in [0, 1] on the device."""
-        x, rep = x.to(self.device, non_blocking=True), FloatImages()
-        out, flags = self._run(x, rep)
-        if bool(flags.any()):  # a synchronisation: this entry point is for callers that want device tensors
             self._repair(x, out, flags, rep)
         return out
 

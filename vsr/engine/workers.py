@@ -14,18 +14,20 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import torch
 
 
 class FrameWorkers:
-    """`count` threads that run `fn` on submitted inputs, each with `threads_each` intra-op threads.
+    """`count` threads that run `fn` on submitted tasks (a batch and what it represents), each with `threads_each`
+    intra-op threads.
 
     The owner calls `close()` (or uses it as a context manager); the threads are daemons, so a worker pool that
     is never closed cannot keep the process alive.
     """
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], count: int, threads_each: int) -> None:
+    def __init__(self, fn: Callable[[Any], torch.Tensor], count: int, threads_each: int) -> None:
         self._fn = fn
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         # torch.set_num_threads also sets the count that threads started later begin with: keep the caller's.
@@ -55,7 +57,7 @@ class FrameWorkers:
             except BaseException as exc:  # handed to the caller of result()
                 future.set_exception(exc)
 
-    def submit(self, x: torch.Tensor) -> Future:
+    def submit(self, x: Any) -> Future:
         if not self._threads:
             raise RuntimeError("submit() on closed workers")
         future: Future = Future()
