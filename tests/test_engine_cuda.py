@@ -170,3 +170,29 @@ def test_float_batches_still_work(ntire23):
     y = Engine(ntire23, 4, EngineConfig("cuda", "fp16"))(x)
     assert y.device.type == "cpu" and y.dtype == torch.float32 and y.shape == (2, 3, 192, 192)
     assert psnr_db(y, F.interpolate(x, scale_factor=4, mode="bicubic").clamp(0, 1)) >= 20
+
+
+def test_yuv_planes_on_the_gpu_match_the_cpu():
+    import av
+
+    from vsr.engine.colour import YuvFormat, unpack_frames
+    from vsr.engine.frames import YuvBatch
+    from vsr.io import probe
+    from vsr.io.planes import planes_from_frame
+
+    clip = SHARED / "media" / "sample_with_increasing_timestamps_320w_240h_5s.mp4"
+    info = probe(clip)
+    with av.open(str(clip)) as c:
+        planes = [planes_from_frame(f) for _, f in zip(range(3), c.decode(video=0), strict=False)]
+    c = info.colour
+    src = YuvFormat(320, 240, 1, 1, 8, c.matrix, c.full_range, info.chroma_location)
+    dst = YuvFormat(1280, 960, 1, 1, 8, c.matrix, c.full_range, info.chroma_location)
+    module, _ = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
+    cpu = Engine(module, 4, EngineConfig("cpu", "fp32"))(YuvBatch(planes, src, dst))
+    gpu_engine = Engine(module, 4, EngineConfig("cuda", "fp16"))
+    gpu = run_pipelined(gpu_engine, [YuvBatch(planes[:2], src, dst), YuvBatch(planes[2:], src, dst)])
+    gpu = torch.cat(gpu)
+    assert gpu.shape == cpu.shape and gpu_engine.copy_times.h2d_bytes == 3 * 320 * 240 * 3 // 2
+    for a, b in zip(unpack_frames(gpu, dst), unpack_frames(cpu, dst), strict=True):
+        for pa, pb in zip(a, b, strict=True):
+            assert frames_psnr(pa, pb) >= 45
