@@ -13,9 +13,6 @@ from pipelines.bench import (
     SMI_FIELDS,
     BenchConfig,
     NearestEngine,
-    _copy_times,
-    _model_batch,
-    _times_since,
     child_io,
     format_table,
     nvidia_smi,
@@ -23,6 +20,8 @@ from pipelines.bench import (
     per_pixel_scaling,
     pipeline_bound,
 )
+from pipelines.bench.model_only import _copy_times, _times_since
+from pipelines.bench.workload import model_batch as _model_batch
 from pipelines.config import load_config
 from vsr.engine.perf import MALLOC_TUNABLES
 

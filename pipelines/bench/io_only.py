@@ -1,0 +1,118 @@
+"""Child: the pipeline's own I/O, with `NearestEngine` in place of the model (what the pipeline could reach)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.bench import workload
+from pipelines.bench.measure import cpu_s
+
+
+class NearestEngine:
+    """The I/O-only run's stand-in for the model, with the engine interface the upscale stage uses: integer RGB
+    frames (N, H, W, 3) -> nearest-neighbour upscaled frames of the same dtype, or, when colour conversion runs
+    beside the model (`YuvBatch`), each YUV plane upscaled the same way into the packed target format. No
+    arithmetic: each row widened once, then copied `scale` times (~2 ms for a 1280x720 RGB frame here; one
+    broadcast copy of all six axes took 12 ms). `kinds` records what it was handed ("rgb", "planes")."""
+
+    def __init__(self, scale: int) -> None:
+        import torch
+
+        self.scale = scale
+        self.device = torch.device("cpu")
+        self.frames = 0
+        self.kinds: set[str] = set()
+        self._pending: list[Any] = []
+
+    def __call__(self, x):
+        from vsr.engine.frames import YuvBatch
+
+        if isinstance(x, YuvBatch):
+            self.kinds.add("planes")
+            self.frames += len(x.planes)
+            return self._planes(x)
+        self.kinds.add("rgb")
+        n, h, w, c = x.shape
+        self.frames += n
+        return self._repeat(x.reshape(n * h, w, c), self.scale).reshape(n, h * self.scale, w * self.scale, c)
+
+    @staticmethod
+    def _repeat(x: np.ndarray, s: int) -> np.ndarray:
+        """(R, W, ...) -> (R * s, W * s, ...): columns repeated, then each widened row copied s times."""
+        wide = np.repeat(x, s, axis=1)
+        out = np.empty((x.shape[0], s) + wide.shape[1:], x.dtype)
+        out[...] = wide[:, None]
+        return out.reshape((x.shape[0] * s,) + wide.shape[1:])
+
+    def _planes(self, batch):
+        from vsr.engine.colour import pack_frames
+
+        src, dst = batch.source, batch.target
+        dtype = np.uint8 if dst.bits <= 8 else np.uint16
+        frames = []
+        for planes in batch.planes:
+            out = []
+            for plane, shape in zip(planes, dst.plane_shapes, strict=True):
+                h, w = plane.shape
+                if shape == (h * self.scale, w * self.scale):
+                    up = self._repeat(plane, self.scale)
+                else:  # odd chroma sizes, another subsampling out: nearest rows and columns
+                    rows = np.minimum(np.arange(shape[0]) * h // shape[0], h - 1)
+                    cols = np.minimum(np.arange(shape[1]) * w // shape[1], w - 1)
+                    up = plane[rows][:, cols]
+                if dst.bits != src.bits:
+                    up = up.astype(np.uint16)
+                    up = up << (dst.bits - src.bits) if dst.bits > src.bits else up >> (src.bits - dst.bits)
+                out.append(up.astype(dtype, copy=False))
+            frames.append(out)
+        return pack_frames(frames, dst)
+
+    # the pipelined interface: `upscale_file` sends YUV planes only to an engine that has it (and a device)
+    def submit(self, x) -> None:
+        self._pending.append(self(x))
+
+    def collect(self):
+        return self._pending.pop(0)
+
+    @property
+    def can_submit(self) -> bool:
+        return not self._pending
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+
+def child_io(job: dict) -> dict[str, Any]:
+    """The pipeline's own I/O without the model: `upscale_file` on the same clip, codec and preset, with
+    `NearestEngine` in place of the model, so decode, the host's colour conversions (where the pipeline runs them
+    there: not when they run beside the model on a GPU) and the encode at the output size are the work the
+    pipeline does, on the same threads."""
+    import torch
+
+    from pipelines.file import Notices, upscale_file
+    from vsr.engine.device import resolve_device
+    from vsr.io import EncodeSettings, probe
+
+    if job.get("threads"):
+        torch.set_num_threads(job["threads"])
+    info = probe(job["clip"])
+    engine = NearestEngine(job["scale"])
+    # the measured configuration's choice, made for its device (NearestEngine itself is on the CPU)
+    colour = ("device" if workload.colour_on_device(job.get("colour", "auto"), resolve_device(job["device"]))
+              else "host")
+    collected = Notices(echo=False)
+    cpu0 = cpu_s()
+    report = upscale_file(job["clip"], job["out"], engine, job["scale"], info=info, batch=job["batch"],
+                          overwrite=True, encode=EncodeSettings(codec=job["codec"], preset=job["preset"]),
+                          progress=False, notices=collected, labels={"model": "none (nearest)", "device": "cpu"},
+                          colour=colour)
+    return {"fps": round(report.fps, 4), "frames": report.frames, "frames_upscaled": engine.frames,
+            "colour": "device" if "planes" in engine.kinds else "host",
+            "wall_s": report.wall_s, "cpu_ms_per_frame": round((cpu_s() - cpu0) * 1000 / max(1, report.frames), 3),
+            "stages": report.stages, "output_size": report.output_size,
+            "bytes_written": Path(job["out"]).stat().st_size, "codec": report.codec,
+            "packets_copied": report.packets_copied, "notices": collected.items}

@@ -1,0 +1,118 @@
+"""What a child runs: the model, its engine, the frames the pipeline would hand it, the warm-up."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.bench.config import ONNX_BACKENDS
+
+
+def load(job: dict):
+    """(module, scale, weights label, random?) for a job; uncached registry models get random weights."""
+    from vsr.models import get_entry, resolve_model
+    from vsr.models.weights import is_cached
+
+    if job.get("weights"):
+        loaded = resolve_model(job["model"], weights=job["weights"])
+        return loaded.module, loaded.scale, loaded.source, False
+    entry = get_entry(job["model"])
+    if entry.arch is None:  # bicubic: no weights at all
+        loaded = resolve_model(job["model"], scale=4)
+        return loaded.module, loaded.scale, "none", False
+    if is_cached(entry):
+        loaded = resolve_model(job["model"])
+        return loaded.module, loaded.scale, loaded.source, False
+    import torch
+
+    torch.manual_seed(0)
+    return entry.arch.build().eval(), entry.arch.scale, "random", True
+
+
+def engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
+    from vsr.engine.runner import Engine, EngineConfig
+
+    if not plain and job.get("backend") in ONNX_BACKENDS:
+        import torch
+
+        from vsr.engine.onnx_engine import OnnxEngine
+
+        w, h = job["size"]
+        # the TensorRT engine is built for this batch and size before the warm-up, not inside the timed loop
+        return OnnxEngine(module, scale, job["device"], job.get("threads") or torch.get_num_threads(),
+                          notice=notices.append, precision=job["precision"], backend=job["backend"],
+                          max_batch=job["batch"], input_shape=(job["batch"], h, w))
+    if plain:
+        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0, cpu_workers=1)
+    else:
+        cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
+                           tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
+                           cpu_tile=job.get("cpu_tile", 110_592), compile=job.get("compile", False),
+                           cpu_workers=job.get("cpu_workers", 0))
+    return Engine(module, scale, cfg, notice=notices.append)
+
+
+def frame(w: int, h: int, n: int, deep: bool = False):
+    """`n` smooth, image-like frames (N, H, W, 3) uint8 (uint16 for `deep`), what the pipeline hands the engine
+    (speed does not depend on content; a real-looking frame keeps it honest)."""
+    from vsr.engine.device import probe_frames
+
+    frames = probe_frames(n, h, w)
+    return frames.astype("uint16") * 257 if deep else frames
+
+
+def colour_on_device(colour: str, device) -> bool:
+    """Whether the pipeline converts colour beside the model: `upscale_file`'s rule for its `colour` setting."""
+    return colour == "device" or (colour == "auto" and device.type == "cuda")
+
+
+def _yuv_formats(info, w: int, h: int, scale: int):
+    """(source, target) YuvFormat of the planes the pipeline hands the engine for this clip (its pix_fmt, matrix,
+    range and chroma siting; the output at `scale` with the same subsampling, 10-bit for deep inputs, as the sink
+    picks); without a clip, what the generated ones are (yuv420p, BT.709, limited range). None where the pipeline
+    would convert on the host (a pix_fmt without a plane layout)."""
+    from vsr.engine.colour import YuvFormat
+    from vsr.io.planes import layout_of, supported_pix_fmt
+
+    if info is not None and not supported_pix_fmt(info.pix_fmt):
+        return None
+    layout = layout_of(info.pix_fmt if info is not None else "yuv420p")
+    matrix, full, loc = (info.colour.matrix, info.colour.full_range, info.chroma_location) if info else (1, False, 0)
+    bits_out = 10 if layout.bits > 8 else 8
+    source = YuvFormat(w, h, layout.shift_w, layout.shift_h, layout.bits, matrix, full, loc)
+    target = YuvFormat(w * scale, h * scale, layout.shift_w, layout.shift_h, bits_out, matrix, full, loc)
+    return source, target
+
+
+def model_batch(w: int, h: int, n: int, scale: int, on_device: bool, info=None):
+    """`n` image-like frames as the pipeline hands them to the engine: RGB frames (N, H, W, 3) uint8 (uint16 for a
+    deep clip), or, where colour is converted beside the model, a `YuvBatch` of their planes in the clip's format."""
+    frames = frame(w, h, n, deep=bool(info is not None and info.deep))
+    formats = _yuv_formats(info, w, h, scale) if on_device else None
+    if formats is None:
+        return frames
+    import torch
+
+    from vsr.engine.colour import rgb_to_yuv
+    from vsr.engine.frames import YuvBatch, frames_to_float
+
+    source, target = formats
+    planes = rgb_to_yuv(frames_to_float(torch.from_numpy(frames)), matrix=source.matrix,
+                        full_range=source.full_range, bits=source.bits,
+                        chroma_shift=(source.shift_w, source.shift_h), chroma_loc=source.chroma_loc)
+    dtype = np.uint8 if source.bits <= 8 else np.uint16  # int16 storage of 9-16 bit samples: a free view
+    return YuvBatch([[p[i].numpy().view(dtype) for p in planes] for i in range(n)], source, target)
+
+
+def warm_up(engine, x, batches: int) -> None:
+    """`batches` batches through every CPU worker or CUDA slot (kernels are built per shape and per thread count;
+    each CUDA slot allocates its pinned buffers on first use)."""
+    if engine.device.type == "cuda":
+        slots = engine.config.cuda_depth if hasattr(engine, "config") else getattr(engine, "depth", 1)
+    else:
+        slots = getattr(engine, "cpu_workers", 1)
+    for _ in range(batches * max(1, slots)):
+        if not engine.can_submit:
+            engine.collect()
+        engine.submit(x)
+    while engine.in_flight:
+        engine.collect()
