@@ -13,6 +13,10 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
   exit 2
 fi
 mkdir -p "$OUT"
+# Every step gets its own limit, and all of them together stay within GPU_CHECK_BUDGET seconds (the device tool
+# stops a command at 600 s): a hung step costs its own limit, never the summary.
+DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-540}))
+limit() { local left=$((DEADLINE - SECONDS - 15)); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 VSR_NO_MALLOC_TUNING=1
 if ! "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
   echo "gpu_check: installing a CUDA build of torch" >&2
@@ -35,24 +39,24 @@ if [ ! -d ../shared/weights ]; then echo "gpu_check: ../shared/weights not found
 { nvidia-smi; "$PY" -c 'import torch, av; print("torch", torch.__version__, "cuda", torch.version.cuda,
   "cudnn", torch.backends.cudnn.version(), "av", av.__version__)'; } >"$OUT/env.txt" 2>&1
 # 1. the CUDA tests (and the frames tests, which share every piece but the copies)
-timeout 240 "$PY" -m pytest -q -rfEs -p no:cacheprovider tests/test_engine_cuda.py tests/test_engine_frames.py \
+timeout "$(limit 180)" "$PY" -m pytest -q -rfEs -p no:cacheprovider tests/test_engine_cuda.py tests/test_engine_frames.py \
   >"$OUT/pytest_cuda.txt" 2>&1
 echo "pytest exit $?" >>"$OUT/pytest_cuda.txt"
 # 2. fidelity, no-sync proof, overlap, model-only speed, OOM, auto batch, NVDEC/NVENC, TensorRT: one JSON
-timeout 240 "$PY" scripts/gpu_figures.py "$OUT/figures.json" >"$OUT/figures.txt" 2>&1
+timeout "$(limit 180)" "$PY" scripts/gpu_figures.py "$OUT/figures.json" >"$OUT/figures.txt" 2>&1
 echo "figures exit $?" >>"$OUT/figures.txt"
 # 3. bench through the CLI: model-only at two sizes (batch 1 and auto), the pipeline with I/O-only and its bound
 W=../shared/weights/ntire2023_safmn_x4.pth
-timeout 120 "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" --device cuda --precision fp16 \
+timeout "$(limit 75)" "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" --device cuda --precision fp16 \
   --input-size 320x180 960x540 --batch 1 best --frames 64 --repeats 2 --no-pipeline --json "$OUT/bench_model.json" \
   >"$OUT/bench_model.txt" 2>&1
-timeout 120 "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" --device cuda --precision fp16 \
+timeout "$(limit 60)" "$PY" run_pipeline.py bench --model ntire23-safmn-x4 --weights "$W" --device cuda --precision fp16 \
   --input-size 320x180 --batch 8 --frames 64 --repeats 1 --json "$OUT/bench_pipeline.json" \
   >"$OUT/bench_pipeline.txt" 2>&1
 # 4. upscale end to end: colour on the host (swscale) and beside the model (YUV planes) with NVDEC where present
 CLIP=../shared/media/sample_with_increasing_timestamps_320w_240h_5s.mp4
 for colour in host device; do
-  timeout 90 "$PY" run_pipeline.py upscale "$CLIP" -o "$OUT/up_$colour.mp4" --weights "$W" --device cuda \
+  timeout "$(limit 40)" "$PY" run_pipeline.py upscale "$CLIP" -o "$OUT/up_$colour.mp4" --weights "$W" --device cuda \
     --precision fp16 --batch 8 --colour $colour --hwdec auto --overwrite --no-progress \
     --report "$OUT/upscale_$colour.json" >"$OUT/upscale_$colour.txt" 2>&1
 done
