@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from vsr.engine.frames import float_to_frames
 from vsr.errors import VSRError
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -57,7 +58,7 @@ def probe_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     (vsr/engine/guard.py), and a probe would then time the fp32 recomputation instead of the model."""
     coarse = torch.rand(n, 3, max(2, height // 16), max(2, width // 16), generator=torch.Generator().manual_seed(seed))
     x = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
-    return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return float_to_frames(x, torch.uint8).numpy()
 
 
 def choose_cpu_precision(
