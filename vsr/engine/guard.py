@@ -13,6 +13,7 @@ recomputes only the flagged frames (`recompute`). Natural frames never trigger i
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -42,23 +43,33 @@ class WiderModels:
 
     def __init__(self, module: nn.Module, device: torch.device) -> None:
         self._module = module
-        self._device = device
+        self.device = device
         self._copies: dict[torch.dtype, nn.Module] = {}
 
     def __call__(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The model on float `x` (moved to the device) computed in `dtype`, clamped to +-OUTPUT_LIMIT."""
         model = self._copies.get(dtype)
         if model is None:
-            model = copy.deepcopy(self._module).to(self._device, dtype).eval()
+            model = copy.deepcopy(self._module).to(self.device, dtype).eval()
             self._copies[dtype] = model
-        with torch.inference_mode(), torch.autocast(self._device.type, enabled=False):
-            y = model(x.to(self._device, dtype))
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
+            y = model(x.to(self.device, dtype))
         return y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT).float()
+
+
+def recompute(models: WiderModels, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, dtype: torch.dtype,
+              to_float: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+              from_float: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> int:
+    """Replace, in place, the frames of `out` that `flags` marks with the model recomputed in `dtype` from input `x`
+    (`to_float`/`from_float`: the batch's conversions to and from the model's float tensor); returns how many."""
+    index = torch.nonzero(flags.cpu()).flatten().tolist()
+    for i in index:
+        y = models(to_float(x[i:i + 1].to(models.device)), dtype)
+        out[i:i + 1] = from_float(y).to(out.device, out.dtype)
+    return len(index)
 
 
 def guarded(models: WiderModels, x: torch.Tensor, y: torch.Tensor, reduced: bool) -> torch.Tensor:
     """Raw float output `y` of float input `x`, with its untrusted frames recomputed (in place) by `models`."""
-    dtype = wider(torch.float32 if not reduced else torch.float16)
-    for i in torch.nonzero(untrusted(y, reduced).cpu()).flatten().tolist():
-        y[i:i + 1] = models(x[i:i + 1], dtype).to(y.device, y.dtype)
+    recompute(models, x, y, untrusted(y, reduced), torch.float32 if reduced else torch.float64)
     return y

@@ -24,7 +24,7 @@ from vsr.engine.cuda import math_flags
 from vsr.engine.device import choose_cpu_precision, dtype_name, probe_frames, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
 from vsr.engine.frames import FloatImages, Representation, RgbFrames, YuvBatch, YuvPlanes, as_frame_tensor, is_frames
-from vsr.engine.guard import WiderModels, untrusted, wider
+from vsr.engine.guard import WiderModels, recompute, untrusted, wider
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
@@ -210,12 +210,9 @@ class Engine:
 
     def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, rep: Representation) -> None:
         """Recompute, in place in `out`, the frames that `flags` marks, from input `x`, at the wider precision."""
-        index = torch.nonzero(flags.cpu()).flatten().tolist()
         with torch.inference_mode(), math_flags(exact=True, benchmark=False):  # fp32 recomputation: no TF32
-            for i in index:
-                y = self._wider(rep.to_float(x[i:i + 1].to(self.device)), wider(self.dtype))
-                out[i:i + 1] = rep.from_float(y).to(out.device, out.dtype)
-        self.guard_recomputes += len(index)
+            self.guard_recomputes += recompute(self._wider, x, out, flags, wider(self.dtype), rep.to_float,
+                                               rep.from_float)
 
     def _run_now(self, x: torch.Tensor, rep: Representation) -> torch.Tensor:
         """One batch on the CPU device, guard repairs included."""
