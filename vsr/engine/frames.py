@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vsr.engine.colour import YuvFormat, pack_frames, pack_planes, rgb_to_yuv, unpack_planes, yuv_to_rgb
+from vsr.errors import VSRError
 
 FRAME_DTYPES = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
@@ -37,10 +38,9 @@ def peak_of(dtype: torch.dtype) -> float:
         raise TypeError(f"frames must be uint8 or uint16, not {dtype}") from None
 
 
-def frames_to_float(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(N, H, W, 3) integer frames -> (N, 3, H, W) `dtype` in [0, 1], channels_last (on the frames' device)."""
-    peak = peak_of(frames.dtype)
-    return frames.permute(0, 3, 1, 2).to(torch.float32).div_(peak).to(dtype)
+def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) integer frames -> (N, 3, H, W) float32 in [0, 1], channels_last (on the frames' device)."""
+    return frames.permute(0, 3, 1, 2).to(torch.float32).div_(peak_of(frames.dtype))
 
 
 def float_to_frames(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -48,7 +48,6 @@ def float_to_frames(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     peak = peak_of(dtype)
     q = y.float().clamp(0.0, 1.0).mul_(peak).round_()
     return q.permute(0, 2, 3, 1).to(dtype).contiguous()
-
 
 
 # ---- what a batch is: each kind knows its way to the model's float tensor and back ------------------------------
@@ -71,7 +70,7 @@ class FloatImages:
     """Float (N, 3, H, W) in [0, 1] in and out (images, tests)."""
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        return x if x.is_floating_point() else x.float()
+        return x
 
     def from_float(self, y: torch.Tensor) -> torch.Tensor:
         return torch.clamp(y, 0.0, 1.0)  # not in place: under CUDA graphs `y` is a buffer the next replay reuses
@@ -120,3 +119,25 @@ class YuvPlanes:
 
 
 Representation = RgbFrames | FloatImages | YuvPlanes
+
+
+Batch = np.ndarray | torch.Tensor | YuvBatch
+
+
+def checked_batch(x: Batch) -> tuple[torch.Tensor | YuvBatch, Representation, bool]:
+    """(the batch on the host, what it represents, whether the result goes back as numpy): every engine's check
+    of its input, a one-line VSRError for anything else."""
+    if isinstance(x, YuvBatch):
+        return x, YuvPlanes(x.source, x.target), False
+    if is_frames(x):
+        t = as_frame_tensor(x)
+        if t.dim() != 4 or t.shape[3] != 3:
+            raise VSRError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
+        return t, RgbFrames(t.dtype), isinstance(x, np.ndarray)
+    if not isinstance(x, torch.Tensor):
+        raise VSRError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise VSRError(f"engine input must be a float tensor (N, 3, H, W) or uint8/uint16 frames; got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise VSRError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
+    return x, FloatImages(), False

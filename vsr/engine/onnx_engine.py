@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr.engine.frames import as_frame_tensor, float_to_frames, frames_to_float, is_frames
+from vsr.engine.frames import RgbFrames, YuvBatch, checked_batch, float_to_frames, frames_to_float
 from vsr.engine.onnx_export import MIN_FP16_PSNR_DB, export_onnx
 from vsr.engine.onnx_providers import (
     CPU,
@@ -54,16 +54,12 @@ from vsr.errors import VSRError
 # ---- the engine ------------------------------------------------------------------------------------------------
 
 
-def _check_float(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-        shape = tuple(getattr(x, "shape", ()))
-        raise VSRError(f"engine input must be a float tensor (N, 3, H, W) or uint8/uint16 frames (N, H, W, 3); "
-                       f"got {type(x).__name__} {shape}")
-
-
-def _check_frames(t: torch.Tensor) -> None:
-    if t.dim() != 4 or t.shape[3] != 3:
-        raise VSRError(f"engine frames must be (N, H, W, 3); got {tuple(t.shape)}")
+def _rgb_or_float(x):
+    """The torch engine's input check; YUV planes are the torch engine's alone."""
+    t, rep, numpy_out = checked_batch(x)
+    if isinstance(t, YuvBatch):
+        raise VSRError("the onnxruntime engine takes RGB frames or float tensors, not YUV planes (use --colour host)")
+    return t, rep, numpy_out
 
 
 @dataclass
@@ -274,13 +270,11 @@ class OnnxEngine:
         return torch.from_numpy(y).clamp_(0.0, 1.0)
 
     def _host(self, x):
-        if is_frames(x):
-            t = as_frame_tensor(x)
-            _check_frames(t)
+        t, rep, numpy_out = _rgb_or_float(x)
+        if isinstance(rep, RgbFrames):
             y = float_to_frames(self._run_host(frames_to_float(t.cpu())), t.dtype)
-            return y.numpy() if isinstance(x, np.ndarray) else y
-        _check_float(x)
-        return self._run_host(x)
+            return y.numpy() if numpy_out else y
+        return self._run_host(t)
 
     def __call__(self, x):
         """One batch, synchronously. On the GPU, as `Engine`: collect the batches in flight first."""
@@ -322,16 +316,15 @@ class OnnxEngine:
         return out.numpy() if slot.numpy else out
 
     def _submit_cuda(self, x) -> None:
-        frames = is_frames(x)
-        src = as_frame_tensor(x) if frames else x
-        _check_frames(src) if frames else _check_float(src)
+        src, rep, numpy_out = _rgb_or_float(x)
+        frames = isinstance(rep, RgbFrames)
         if not frames:
             src = src.detach()
         if not self._free:
             raise RuntimeError("OnnxEngine: all slots busy; collect() before submitting more")
         index = self._free.popleft()
         slot = self._slots[index]
-        slot.numpy = isinstance(x, np.ndarray)
+        slot.numpy = numpy_out
         if src.device.type == "cuda":  # a caller's GPU tensor: made on its current stream
             self._stream.wait_stream(torch.cuda.current_stream(src.device))
         start, uploaded, computed, downloaded = (torch.cuda.Event(enable_timing=True) for _ in range(4))

@@ -16,20 +16,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from vsr.engine.cuda import math_flags
 from vsr.engine.device import choose_cpu_precision, dtype_name, probe_frames, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
-from vsr.engine.frames import FloatImages, Representation, RgbFrames, YuvBatch, YuvPlanes, as_frame_tensor, is_frames
+from vsr.engine.frames import Batch, Representation, RgbFrames, YuvBatch, checked_batch
 from vsr.engine.guard import WiderModels, recompute, untrusted, wider
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
-
-Batch = np.ndarray | torch.Tensor | YuvBatch
 
 
 @dataclass
@@ -225,7 +222,7 @@ class Engine:
 
     def __call__(self, x: Batch) -> Batch:
         """One batch, synchronously; on the CPU with every thread (the lowest latency)."""
-        host, rep, numpy_out = _checked_input(x)
+        host, rep, numpy_out = checked_batch(x)
         if self._cuda is not None:
             if len(self._cuda):
                 raise RuntimeError("engine(x) while batches are in flight: collect() them first")
@@ -237,7 +234,7 @@ class Engine:
 
     def submit(self, x: Batch) -> None:
         """Start a batch; its result comes out of `collect()` in submission order. See `in_flight`/`can_submit`."""
-        host, rep, numpy_out = _checked_input(x)
+        host, rep, numpy_out = checked_batch(x)
         if self._cuda is not None:
             self._submit_cuda(host, rep)
         elif self.cpu_workers > 1:
@@ -314,24 +311,6 @@ class Engine:
 
         host_bytes = height * width * 3 * (1 + self.scale**2)  # one uint8 input and output frame, pinned
         return auto_batch(probe, self.device, host_bytes, self.config.cuda_depth, cap=cap)
-
-
-def _checked_input(x: Batch) -> tuple[torch.Tensor | YuvBatch, Representation, bool]:
-    """(the batch on the host, what it represents, whether the result goes back as numpy)."""
-    if isinstance(x, YuvBatch):
-        return x, YuvPlanes(x.source, x.target), False
-    if is_frames(x):
-        t = as_frame_tensor(x)
-        if t.dim() != 4 or t.shape[3] != 3:
-            raise VSRError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
-        return t, RgbFrames(t.dtype), isinstance(x, np.ndarray)
-    if not isinstance(x, torch.Tensor):
-        raise VSRError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise VSRError(f"engine input must be (N, 3, H, W); got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise VSRError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
-    return x, FloatImages(), False
 
 
 def _staged(host: torch.Tensor | YuvBatch) -> torch.Tensor:
