@@ -22,7 +22,7 @@ import torch
 
 from vsr.engine.cuda import CopyTimes
 from vsr.engine.device import probe_frames
-from vsr.engine.runner import Engine, EngineConfig
+from vsr.engine.runner import Engine, EngineConfig, run_pipelined
 from vsr.models import load_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -59,17 +59,6 @@ def psnr8(a: np.ndarray, b: np.ndarray) -> float:
 def real_frames(n: int) -> np.ndarray:
     with av.open(str(CLIP)) as c:
         return np.stack([f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0), strict=False)])
-
-
-def pipelined(engine: Engine, batches: list[np.ndarray]) -> list[np.ndarray]:
-    out = []
-    for b in batches:
-        if not engine.can_submit:
-            out.append(engine.collect())
-        engine.submit(b)
-    while engine.in_flight:
-        out.append(engine.collect())
-    return out
 
 
 def gpu_info() -> dict[str, Any]:
@@ -111,14 +100,14 @@ def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precis
     w, h = size(w, h)
     b = engine.suggest_batch(h, w) if batch == "auto" else int(batch)
     x = probe_frames(b, h, w)
-    pipelined(engine, [x] * 4)  # warm-up (cuDNN benchmark, allocator, pinned buffers)
+    run_pipelined(engine, [x] * 4)  # warm-up (cuDNN benchmark, allocator, pinned buffers)
     t, n = engine.copy_times, max(8, (8 if DRY else n_frames) // b)
     t = t if t is not None else CopyTimes(1.0, 1.0, 1.0, 0)  # the CPU (dry run): no copies to time
     c0, h0, d0, k0 = t.compute_ms, t.h2d_ms, t.d2h_ms, t.batches
     if not DRY:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    pipelined(engine, [x] * n)
+    run_pipelined(engine, [x] * n)
     wall = time.perf_counter() - t0
     k = max(1, t.batches - k0)
     per = {"compute_ms": (t.compute_ms - c0) / k or 1.0, "h2d_ms": (t.h2d_ms - h0) / k,
@@ -171,9 +160,9 @@ def onnx_backend(module: torch.nn.Module, backend: str, ref_frames: np.ndarray, 
     engine = OnnxEngine(module, 4, DEVICE, precision="fp16", backend=backend, max_batch=8,
                         input_shape=(8, *size(180, 320)))
     x = probe_frames(8, *size(180, 320))
-    pipelined(engine, [x] * 4)
+    run_pipelined(engine, [x] * 4)
     t0 = time.perf_counter()
-    pipelined(engine, [x] * 32)
+    run_pipelined(engine, [x] * 32)
     fps = 32 * 8 / (time.perf_counter() - t0)
     return {"fps_320x180_batch8": round(fps, 1), "engine": engine.describe(),
             "psnr_vs_cpu_fp32": psnr8(engine(ref_frames), ref)}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from vsr.engine.runner import run_pipelined  # noqa: F401  (the tests' name for it)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -28,15 +30,3 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
         [sys.executable, str(ROOT / "run_pipeline.py"), *args],
         capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=timeout,
     )
-
-
-def run_pipelined(engine, batches: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Push `batches` through `engine.submit`/`collect` as the upscale stage does; results in submission order."""
-    results = []
-    for b in batches:
-        if not engine.can_submit:
-            results.append(engine.collect())
-        engine.submit(b)
-    while engine.in_flight:
-        results.append(engine.collect())
-    return results

@@ -110,9 +110,6 @@ def warm_up(engine, x, batches: int) -> None:
         slots = engine.config.cuda_depth if hasattr(engine, "config") else getattr(engine, "depth", 1)
     else:
         slots = getattr(engine, "cpu_workers", 1)
-    for _ in range(batches * max(1, slots)):
-        if not engine.can_submit:
-            engine.collect()
-        engine.submit(x)
-    while engine.in_flight:
-        engine.collect()
+    from vsr.engine.runner import run_pipelined
+
+    run_pipelined(engine, [x] * (batches * max(1, slots)))

@@ -316,3 +316,16 @@ class Engine:
 def _staged(host: torch.Tensor | YuvBatch) -> torch.Tensor:
     """A CPU tensor of the batch (YUV planes are packed here; on CUDA straight into the pinned buffer instead)."""
     return host.fill(torch.empty(host.shape, dtype=host.dtype)) if isinstance(host, YuvBatch) else host
+
+
+def run_pipelined(engine, batches: list[Batch]) -> list[Batch]:
+    """Push `batches` through any engine's `submit`/`collect`, keeping as many in flight as it takes (as the file
+    pipeline's upscale stage does); the results in submission order."""
+    results = []
+    for b in batches:
+        if not engine.can_submit:
+            results.append(engine.collect())
+        engine.submit(b)
+    while engine.in_flight:
+        results.append(engine.collect())
+    return results
