@@ -23,6 +23,7 @@ import torch
 from vsr.engine.cuda import CopyTimes
 from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine, EngineConfig, run_pipelined
+from vsr.metrics.quality import psnr
 from vsr.models import load_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -51,11 +52,6 @@ def record(key: str, fn: Callable[[], Any]) -> None:
     OUT_PATH.write_text(json.dumps(RESULTS, indent=1) + "\n")  # after every check: a timeout keeps what ran
 
 
-def psnr8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
-
-
 def real_frames(n: int) -> np.ndarray:
     with av.open(str(CLIP)) as c:
         return np.stack([f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0), strict=False)])
@@ -74,23 +70,8 @@ def fidelity(module: torch.nn.Module, frames: np.ndarray, ref: np.ndarray, preci
     engine = Engine(module, 4, EngineConfig(DEVICE, precision))
     out = engine(frames)
     diff = np.abs(out.astype(np.int32) - ref).max()
-    return {"psnr_vs_cpu_fp32": psnr8(out, ref), "max_level_diff": int(diff), "guard_recomputes":
+    return {"psnr_vs_cpu_fp32": round(psnr(out, ref), 2), "max_level_diff": int(diff), "guard_recomputes":
             engine.guard_recomputes}
-
-
-def no_sync(module: torch.nn.Module) -> str:
-    engine = Engine(module, 4, EngineConfig(DEVICE, "fp16"))
-    x = probe_frames(4, *size(180, 320))
-    engine(x)
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        engine.submit(x)
-        engine.submit(x)
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
-    engine.collect()
-    engine.collect()
-    return "ok: two submits queued without a host synchronisation"
 
 
 def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precision: str = "fp16",
@@ -131,7 +112,7 @@ def oom_fallback(module: torch.nn.Module) -> dict[str, Any]:
         y = engine(x)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
-    return {"frames": int(y.shape[0]), "tile": engine.tile, "notes": notes, "psnr_vs_untiled": psnr8(y, full)}
+    return {"frames": int(y.shape[0]), "tile": engine.tile, "notes": notes, "psnr_vs_untiled": round(psnr(y, full), 2)}
 
 
 def nvdec() -> dict[str, Any]:
@@ -165,7 +146,7 @@ def onnx_backend(module: torch.nn.Module, backend: str, ref_frames: np.ndarray, 
     run_pipelined(engine, [x] * 32)
     fps = 32 * 8 / (time.perf_counter() - t0)
     return {"fps_320x180_batch8": round(fps, 1), "engine": engine.describe(),
-            "psnr_vs_cpu_fp32": psnr8(engine(ref_frames), ref)}
+            "psnr_vs_cpu_fp32": round(psnr(engine(ref_frames), ref), 2)}
 
 
 def nvenc() -> str:
@@ -185,7 +166,6 @@ def main() -> int:
         ref = Engine(m, 4, EngineConfig("cpu", "fp32"))(frames)
         for precision in ("fp16", "bf16", "fp32"):
             record(f"fidelity/{k}/{precision}", lambda m=m, ref=ref, p=precision: fidelity(m, frames, ref, p))
-    record("no_host_sync_in_submit", lambda: no_sync(models["ntire23"]))
     for k in ("ntire23", "light"):
         for (w, h), batch in [((320, 180), 1), ((320, 180), 8), ((320, 180), "auto"), ((960, 540), 1),
                               ((960, 540), "auto")]:

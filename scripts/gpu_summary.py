@@ -25,6 +25,20 @@ def _tail(path: Path, n: int = 3) -> str:
         return "missing"
 
 
+NO_SYNC_TEST = "test_submit_never_synchronises_with_the_device"
+
+
+def _test_verdict(out: Path, name: str) -> str:
+    """PASSED / FAILED / ... for one test, from pytest's -rA summary lines."""
+    try:
+        for line in (out / "pytest_cuda.txt").read_text().splitlines():
+            if line.endswith(f"::{name}") or f"::{name} " in line:
+                return line.split()[0]
+    except OSError:
+        pass
+    return "not run"
+
+
 def _target(label: str, value: Any, goal: float) -> str:
     if not isinstance(value, int | float):
         return f"  {label}: {value} (goal {goal:g}) -> NOT MEASURED"
@@ -42,6 +56,7 @@ def main(out: Path) -> int:
     lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", f"pytest: {everything['pytest']}"]
     fp16 = [v.get("psnr_vs_cpu_fp32") for k, v in figures.items() if k.startswith("fidelity/") and k.endswith("/fp16")
             and isinstance(v, dict)]
+    lines.append(f"no host sync in submit (tests/test_engine_cuda.py): {_test_verdict(out, NO_SYNC_TEST)}")
     lines.append("targets:")
     speed = figures.get("model_only/ntire23/320x180/batchauto", {})
     lines.append(_target("NTIRE23 fp16 320x180 model-only fps (auto batch)",

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from vsr.engine.device import probe_frames, probe_image, psnr_db
 from vsr.engine.runner import Engine, EngineConfig
+from vsr.metrics.quality import psnr
 from vsr.models import load_model
 
 from .conftest import SHARED, run_cli, run_pipelined
@@ -21,11 +22,6 @@ from .media_factory import make_clip
 from .test_engine_frames import FAMILIES, _RecordsFlags, real_frames
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
-
-
-def frames_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +39,7 @@ def test_every_family_and_precision_matches_cpu_fp32_on_real_frames(weights, pre
     out = gpu(frames)
     assert out.dtype == np.uint8 and out.shape == cpu.shape
     bound = {"fp16": 50, "bf16": 40, "fp32": 60}[precision]
-    assert frames_psnr(out, cpu) >= bound
+    assert psnr(out, cpu) >= bound
     assert gpu.guard_recomputes == 0
 
 
@@ -91,7 +87,7 @@ def test_guard_flags_read_at_collect_recompute_only_the_overflowing_frame():
     assert engine.guard_recomputes == 1
     assert np.array_equal(results[0][:1], results[1])
     exact = Engine(module, 4, EngineConfig("cpu", "fp32"))(batch[1:])
-    assert frames_psnr(results[0][1:], exact) >= 40
+    assert psnr(results[0][1:], exact) >= 40
 
 
 def test_compiled_engine_keeps_the_guard():
@@ -132,7 +128,7 @@ def test_out_of_memory_falls_back_to_tiles_and_returns_every_frame(ntire23):
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
     assert y.shape == full.shape and engine.tile > 0 and any("out of memory" in n for n in notes)
-    assert frames_psnr(y, full) >= 40
+    assert psnr(y, full) >= 40
 
 
 def test_tiled_matches_untiled(ntire23):
@@ -195,4 +191,4 @@ def test_yuv_planes_on_the_gpu_match_the_cpu():
     assert gpu.shape == cpu.shape and gpu_engine.copy_times.h2d_bytes == 3 * 320 * 240 * 3 // 2
     for a, b in zip(unpack_frames(gpu, dst), unpack_frames(cpu, dst), strict=True):
         for pa, pb in zip(a, b, strict=True):
-            assert frames_psnr(pa, pb) >= 45
+            assert psnr(pa, pb) >= 45
