@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from vsr.engine.colour import YuvFormat
 from vsr.io import SourceInfo, VideoSink
 from vsr.io.planes import layout_of, supported_pix_fmt
@@ -26,12 +28,20 @@ class PlaneFormats:
 COLOUR_MODES = ("auto", "host", "device")
 
 
+def colour_beside_model(colour: str, device: torch.device | None) -> bool:
+    """Whether the `colour` setting converts beside a model on `device`: "device" always, "auto" on a GPU."""
+    return colour == "device" or (colour == "auto" and _on_gpu(device))
+
+
+def _on_gpu(device: torch.device | None) -> bool:
+    return device is not None and device.type == "cuda"
+
+
 def plane_formats(colour: str, engine: Callable, info: SourceInfo, sink: VideoSink, scale: int,
                   notices: Callable[[str], None]) -> PlaneFormats | None:
     """The formats for colour conversion beside the model, or None for the host path (swscale)."""
     device = getattr(engine, "device", None)
-    wanted = colour == "device" or (colour == "auto" and device is not None and device.type == "cuda")
-    if not wanted:
+    if not colour_beside_model(colour, device):
         return None
     why = ("the engine takes no YUV batches" if not hasattr(engine, "submit") or device is None else
            f"{info.pix_fmt} input" if not supported_pix_fmt(info.pix_fmt) else
@@ -56,5 +66,5 @@ def hw_decoder(hwdec: str, engine: Callable) -> str | None:
         return None
     if hwdec == "auto":
         device = getattr(engine, "device", None)
-        return str(device) if device is not None and device.type == "cuda" else None
+        return str(device) if _on_gpu(device) else None
     return hwdec

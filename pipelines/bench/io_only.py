@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.bench import workload
 from pipelines.bench.measure import cpu_s
+from pipelines.device_colour import colour_beside_model
 
 
 class NearestEngine:
@@ -102,7 +102,7 @@ def child_io(job: dict) -> dict[str, Any]:
     info = probe(job["clip"])
     engine = NearestEngine(job["scale"])
     # the measured configuration's choice, made for its device (NearestEngine itself is on the CPU)
-    colour = ("device" if workload.colour_on_device(job.get("colour", "auto"), resolve_device(job["device"]))
+    colour = ("device" if colour_beside_model(job.get("colour", "auto"), resolve_device(job["device"]))
               else "host")
     collected = Notices(echo=False)
     cpu0 = cpu_s()

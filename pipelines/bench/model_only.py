@@ -15,6 +15,7 @@ from pipelines.bench import workload
 from pipelines.bench.config import MIN_BATCHES
 from pipelines.bench.machine import cuda_uuid, gpu_state
 from pipelines.bench.measure import cpu_s, percentile, rss_mib
+from pipelines.device_colour import colour_beside_model
 
 
 def _describe_batch(x) -> str:
@@ -60,7 +61,7 @@ def child_model_only(job: dict) -> dict[str, Any]:
     b = job["batch"]
     # what the pipeline hands the engine (conversions inside it, on its device): RGB frames, or YUV planes
     info = _probe(job.get("clip"))
-    x = workload.model_batch(w, h, b, scale, workload.colour_on_device(job.get("colour", "auto"), engine.device), info)
+    x = workload.model_batch(w, h, b, scale, colour_beside_model(job.get("colour", "auto"), engine.device), info)
     cuda = engine.device.type == "cuda"
     workload.warm_up(engine, x, job["warmup"])
     if cuda:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pipelines.bench import workload
 from pipelines.bench.measure import cpu_s
+from pipelines.device_colour import colour_beside_model
 
 
 def child_pipeline(job: dict) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def child_pipeline(job: dict) -> dict[str, Any]:
     info = probe(job["clip"])
     colour = job.get("colour", "auto")
     workload.warm_up(engine, workload.model_batch(info.width, info.height, job["batch"], scale,
-                                                  workload.colour_on_device(colour, engine.device), info), 1)
+                                                  colour_beside_model(colour, engine.device), info), 1)
     collected = Notices(echo=False)
     cpu0 = cpu_s()
     report = upscale_file(job["clip"], job["out"], engine, scale, info=info, batch=job["batch"], overwrite=True,

@@ -60,11 +60,6 @@ def frame(w: int, h: int, n: int, deep: bool = False):
     return frames.astype("uint16") * 257 if deep else frames
 
 
-def colour_on_device(colour: str, device) -> bool:
-    """Whether the pipeline converts colour beside the model: `upscale_file`'s rule for its `colour` setting."""
-    return colour == "device" or (colour == "auto" and device.type == "cuda")
-
-
 def _yuv_formats(info, w: int, h: int, scale: int):
     """(source, target) YuvFormat of the planes the pipeline hands the engine for this clip (its pix_fmt, matrix,
     range and chroma siting; the output at `scale` with the same subsampling, 10-bit for deep inputs, as the sink
