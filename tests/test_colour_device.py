@@ -29,6 +29,7 @@ from vsr.engine.colour import (
     unpack_planes,
     yuv_to_rgb,
 )
+from vsr.engine.frames import frames_to_float
 from vsr.io.colour import ACCURATE, RANGE_FULL, ColourDescription, describe_frame, from_rgb, to_rgb
 from vsr.io.planes import LAYOUTS, chroma_location, frame_from_planes, layout_of, planes_from_frame, supported_pix_fmt
 
@@ -239,7 +240,7 @@ def test_rgb_to_yuv_matches_swscale(texture, pix_fmt: str, matrix: int, rng: int
     colour = _colour(matrix, rng)
     rgb8 = np.ascontiguousarray(texture[:height, :width])
     ref = from_rgb(rgb8.astype(np.uint16) * 257 if lay.bits > 8 else rgb8, colour, pix_fmt)
-    x = torch.from_numpy(rgb8).permute(2, 0, 1)[None].float().div(255)
+    x = frames_to_float(torch.from_numpy(rgb8)[None])
     y, u, v = rgb_to_yuv(x, matrix=matrix, full_range=rng == 2, bits=lay.bits, chroma_shift=lay.chroma_shift)
     fmt = _fmt(ref, colour)
     mine = frame_from_planes(unpack_frames(pack_planes([y, u, v]), fmt)[0], pix_fmt, colour)
@@ -301,7 +302,7 @@ def test_every_chroma_siting_matches_swscale_both_ways(texture, loc: int, pix_fm
                                               format="rgb48le" if deep else "rgb24"), loc)
     ref = src.reformat(format=pix_fmt, src_colorspace=1, src_color_range=RANGE_FULL, dst_colorspace=1,
                        dst_color_range=1, interpolation=ACCURATE)
-    x = torch.from_numpy(rgb8).permute(2, 0, 1)[None].float().div(255)
+    x = frames_to_float(torch.from_numpy(rgb8)[None])
     mine = rgb_to_yuv(x, matrix=1, full_range=False, bits=lay.bits, chroma_shift=lay.chroma_shift, chroma_loc=loc)
     for i, (a, b) in enumerate(zip(mine, planes_from_frame(ref), strict=True)):
         worst, mean = _stats(a[0].numpy().view(np.uint16) if deep else a[0].numpy(), b, 1 << (lay.bits - 8))

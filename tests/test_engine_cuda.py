@@ -19,7 +19,7 @@ from vsr.models import load_model
 
 from .conftest import SHARED, run_cli, run_pipelined
 from .media_factory import make_clip
-from .test_engine_frames import FAMILIES, _RecordsFlags, real_frames
+from .test_engine_frames import FAMILIES, _RecordsFlags, checkerboard, real_frames
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
 
@@ -80,9 +80,7 @@ def test_submit_never_synchronises_with_the_device(ntire23):
 def test_guard_flags_read_at_collect_recompute_only_the_overflowing_frame():
     module, _ = load_model(SHARED / "weights" / "ntire2024_safmnpp_x4.pth")
     engine = Engine(module, 4, EngineConfig("cuda", "fp16"))
-    yy, xx = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
-    checker = np.repeat((((yy + xx) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
-    batch = np.stack([real_frames(1, (32, 32))[0], checker])
+    batch = np.stack([real_frames(1, (32, 32))[0], checkerboard(32)])
     results = run_pipelined(engine, [batch, batch[:1]])
     assert engine.guard_recomputes == 1
     assert np.array_equal(results[0][:1], results[1])
@@ -93,8 +91,7 @@ def test_guard_flags_read_at_collect_recompute_only_the_overflowing_frame():
 def test_compiled_engine_keeps_the_guard():
     module, _ = load_model(SHARED / "weights" / "ntire2024_safmnpp_x4.pth")
     engine = Engine(module, 4, EngineConfig("cuda", "fp16", compile=True))
-    yy, xx = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
-    checker = np.repeat((((yy + xx) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)[None]
+    checker = checkerboard(32)[None]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         engine(checker)

@@ -28,6 +28,12 @@ def real_frames(n: int = 2, size: tuple[int, int] = (40, 24)) -> np.ndarray:
     return np.stack(out)[:, 100:100 + h, 140:140 + w].copy()
 
 
+def checkerboard(size: int) -> np.ndarray:
+    """A one-pixel full-contrast checkerboard (size, size, 3) uint8: the input on which some models explode."""
+    yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    return np.repeat((((yy + xx) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def test_quantisation_rounds_half_to_even_and_clamps():
     levels = torch.tensor([0.5, 1.5, 2.5, 253.5, -3.0, 300.0])
     y = (levels / 255).reshape(1, 1, 1, -1).expand(1, 3, 1, -1)
@@ -86,9 +92,7 @@ def test_guard_recomputes_nothing_on_real_frames(weights):
 def test_guard_recomputes_only_the_overflowing_frame_of_a_batch():
     module, _ = load_model(SHARED / "weights" / "ntire2024_safmnpp_x4.pth")
     engine = Engine(module, 4, EngineConfig("cpu", "bf16", fast_layers=False))
-    yy, xx = np.meshgrid(np.arange(24), np.arange(24), indexing="ij")
-    checker = np.repeat((((yy + xx) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
-    batch = np.stack([real_frames(1, (24, 24))[0], checker])
+    batch = np.stack([real_frames(1, (24, 24))[0], checkerboard(24)])
     out = engine(batch)
     assert engine.guard_recomputes == 1
     alone = Engine(module, 4, EngineConfig("cpu", "bf16", fast_layers=False))(batch[:1])
