@@ -204,24 +204,7 @@ def upscale_file(
         encode_stage = EncodeStage(sink, q2, stop_event)
         owner = StagePipeline([decode, upscale, encode_stage], stop_event)
         total = min(info.frames, max_frames) if info.frames and max_frames else info.frames or max_frames
-        bar = tqdm(total=total, unit="frame", desc=f"upscale x{scale}", disable=not progress,
-                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
-
-        def tick() -> None:
-            # The bar shows frames written by the encoder: the same counter the report uses.
-            bar.update(sink.counters.frames - bar.n)
-            if on_frames is not None:
-                on_frames(sink.counters.frames)
-
-        start = time.perf_counter()
-        try:
-            owner.run(tick)
-            if encode_stage.finished and bar.total != bar.n:
-                bar.total = bar.n  # the header's frame count was an estimate (duration x rate): end at 100%
-        finally:
-            tick()
-            bar.close()
-        wall = time.perf_counter() - start
+        wall = _run_with_progress(owner, encode_stage, sink, total, f"upscale x{scale}", progress, on_frames)
         if not encode_stage.finished:
             raise VSRError("the pipeline stopped before the end of the input")
         atomic.commit()
@@ -232,11 +215,39 @@ def upscale_file(
                 sink.close(flush=False)  # a stage still inside the muxer would crash on a closed file
             atomic.discard()
 
+    return _report(src, out, info, scale, batch, wall, labels, sink, source, owner, notices)
+
+
+def _run_with_progress(owner: StagePipeline, encode_stage: EncodeStage, sink: VideoSink, total: int | None,
+                       label: str, progress: bool, on_frames: Callable[[int], None] | None) -> float:
+    """Run the stages under a progress bar of the frames written; returns the wall time."""
+    bar = tqdm(total=total, unit="frame", desc=label, disable=not progress, file=sys.stderr, dynamic_ncols=True,
+               smoothing=0.1)
+
+    def tick() -> None:
+        # The bar shows frames written by the encoder: the same counter the report uses.
+        bar.update(sink.counters.frames - bar.n)
+        if on_frames is not None:
+            on_frames(sink.counters.frames)
+
+    start = time.perf_counter()
+    try:
+        owner.run(tick)
+        if encode_stage.finished and bar.total != bar.n:
+            bar.total = bar.n  # the header's frame count was an estimate (duration x rate): end at 100%
+    finally:
+        tick()
+        bar.close()
+    return time.perf_counter() - start
+
+
+def _report(src: Path, out: Path, info: SourceInfo, scale: int, batch: int, wall: float, labels: dict[str, str],
+            sink: VideoSink, source: VideoSource, owner: StagePipeline, notices: Notices) -> FileReport:
     frames = sink.counters.frames
     return FileReport(
         input=str(src), output=str(out), frames_in=source.counters.frames, frames=frames,
         wall_s=round(wall, 3), fps=round(frames / wall, 3) if wall > 0 else 0.0,
-        input_size=[info.width, info.height], output_size=[out_w, out_h],
+        input_size=[info.width, info.height], output_size=[sink.width, sink.height],
         model=labels.get("model", "?"), scale=scale, device=labels.get("device", "?"),
         precision=labels.get("precision", "?"), batch=batch, codec=sink.codec, pix_fmt=sink.pix_fmt,
         colour=info.colour.describe(),
