@@ -1,12 +1,17 @@
 """User-facing errors: the CLI turns each into one line and a non-zero exit.
 
-The library says what went wrong in its own terms; it never names a command-line flag. Where an error is about one
-setting, `setting` names it (the config field, e.g. "scale", "overwrite") and the CLI shows it as the flag the
-user typed; `value` is the value given for it, when the message is about that value. `hint` says what to do,
-in words that hold for library callers too.
+The library says what went wrong in its own terms and never spells a command-line flag. It names a setting by its
+config name in braces (`"pass {weights} PATH"`); `str()` shows the plain name ("weights"), the CLI shows the flag
+the user types ("--weights"). Where an error is about the value given for one setting, `setting` and `value` say
+so and the line starts with them ("compile fast: ..."). `hint` says what to do.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 class VSRError(Exception):
@@ -20,14 +25,19 @@ class VSRError(Exception):
         self.setting = setting
         self.value = value
 
-    def render(self, setting_name: str | None = None, hint: str | None = None) -> str:
-        """The one line, with the setting shown as `setting_name` (the CLI passes the flag) and `hint` in place
-        of the library's own, when given."""
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """The one line, with each setting shown as `names[setting]` (the CLI passes its flags) or its own name."""
+        names = names or {}
+
+        def name(match: re.Match) -> str:
+            return names.get(match.group(1), match.group(1))
+
         text = self.message
         if self.setting is not None and self.value is not None:
-            text = f"{setting_name or self.setting} {self.value}: {text}"
-        hint = hint or self.hint
-        return f"{text}; {hint}" if hint else text
+            text = f"{{{self.setting}}} {self.value}: {text}"
+        if self.hint:
+            text = f"{text}; {self.hint}"
+        return _SETTING.sub(name, text)
 
     def __str__(self) -> str:
         return self.render()
