@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vsr.errors import VSRError
+from vsr.errors import InputError, MediaError
+from vsr.fs import write_bytes_atomic
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -18,14 +17,14 @@ def read_image(path: str | Path) -> np.ndarray:
     """(H, W, 3) RGB or (H, W) gray, uint8 or uint16 as stored; an alpha channel is dropped."""
     path = Path(path)
     if not path.is_file():
-        raise VSRError(f"image not found: {path}")
+        raise InputError(f"image not found: {path}")
     # imdecode from bytes rather than imread: imread cannot open some non-ASCII paths and says nothing why.
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
-        raise VSRError(f"{path}: not a readable image")
+        raise MediaError(f"{path}: not a readable image")
     if img.dtype not in (np.uint8, np.uint16):
-        raise VSRError(f"{path}: {img.dtype} images are not supported (8-bit or 16-bit only)")
+        raise MediaError(f"{path}: {img.dtype} images are not supported (8-bit or 16-bit only)")
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 3:
@@ -35,13 +34,13 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def check_output_path(path: str | Path) -> None:
-    """Raise a one-line VSRError unless an image could be written at `path` (folder exists, known type)."""
+    """Raise a one-line InputError unless an image could be written at `path` (folder exists, known type)."""
     path = Path(path)
     if not path.resolve().parent.is_dir():
-        raise VSRError(f"cannot write {path}: folder {path.parent} does not exist")
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         known = ", ".join(IMAGE_SUFFIXES)
-        raise VSRError(f"cannot write {path}: unknown image type {path.suffix!r} (use one of {known})")
+        raise InputError(f"cannot write {path}: unknown image type {path.suffix!r} (use one of {known})")
 
 
 def write_image(path: str | Path, img: np.ndarray) -> None:
@@ -54,24 +53,16 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
     out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     ok, encoded = cv2.imencode(path.suffix, out)
     if not ok:
-        raise VSRError(f"cannot encode {path.name} as {path.suffix} ({img.dtype}, shape {img.shape})")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise VSRError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        raise MediaError(f"cannot encode {path.name} as {path.suffix} ({img.dtype}, shape {img.shape})")
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def list_images(folder: str | Path) -> list[Path]:
     """The image files directly in `folder`, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise VSRError(f"image folder not found: {folder}")
+        raise InputError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise VSRError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
