@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from vsr.engine.frames import float_to_frames
-from vsr.errors import VSRError
+from vsr.errors import ConfigError
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -19,10 +19,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VSRError(f"--device {name} requested but CUDA is not available (torch {torch.__version__})")
+        raise ConfigError(f"requested but CUDA is not available (torch {torch.__version__})", setting="device",
+                          value=name)
     if name == "cpu" or name.startswith("cuda"):
         return torch.device(name)
-    raise VSRError(f"unknown device {name!r}; use auto, cpu or cuda[:N]")
+    raise ConfigError(f"unknown device {name!r}", hint="use auto, cpu or cuda[:N]", setting="device")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -66,7 +67,7 @@ def choose_cpu_precision(
     native_bf16: bool | None = None,
     probe_size: int = 64,
 ) -> torch.dtype:
-    """`--precision auto` on the CPU: bf16 only where it is both faster and within MIN_AUTO_PSNR_DB of fp32.
+    """Precision auto on the CPU: bf16 only where it is both faster and within MIN_AUTO_PSNR_DB of fp32.
 
     Without native bf16 (e.g. AVX2-only CPUs) bf16 is emulated and measured 11x slower than fp32 here, so fp32 is
     chosen without a probe. With native bf16, a small probe checks accuracy and speed on this model.
@@ -95,7 +96,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     try:
         return PRECISIONS[name]
     except KeyError:
-        raise VSRError(f"unknown precision {name!r}; use auto, fp32, fp16 or bf16") from None
+        raise ConfigError(f"unknown precision {name!r}", hint="use auto, fp32, fp16 or bf16",
+                          setting="precision") from None
 
 
 def dtype_name(dtype: torch.dtype) -> str:

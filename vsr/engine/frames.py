@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vsr.engine.colour import YuvFormat, pack_frames, pack_planes, rgb_to_yuv, unpack_planes, yuv_to_rgb
-from vsr.errors import VSRError
+from vsr.errors import InputError
 
 FRAME_DTYPES = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
@@ -126,18 +126,19 @@ Batch = np.ndarray | torch.Tensor | YuvBatch
 
 def checked_batch(x: Batch) -> tuple[torch.Tensor | YuvBatch, Representation, bool]:
     """(the batch on the host, what it represents, whether the result goes back as numpy): every engine's check
-    of its input, a one-line VSRError for anything else."""
+    of its input, a one-line InputError for anything else."""
     if isinstance(x, YuvBatch):
         return x, YuvPlanes(x.source, x.target), False
     if is_frames(x):
         t = as_frame_tensor(x)
         if t.dim() != 4 or t.shape[3] != 3:
-            raise VSRError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
+            raise InputError(f"engine input frames must be (N, H, W, 3); got {tuple(t.shape)}")
         return t, RgbFrames(t.dtype), isinstance(x, np.ndarray)
     if not isinstance(x, torch.Tensor):
-        raise VSRError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
+        raise InputError(f"engine input must be uint8/uint16 frames or a float tensor; got {getattr(x, 'dtype', x)}")
     if x.dim() != 4 or x.shape[1] != 3:
-        raise VSRError(f"engine input must be a float tensor (N, 3, H, W) or uint8/uint16 frames; got {tuple(x.shape)}")
+        raise InputError("engine input must be a float tensor (N, 3, H, W) or uint8/uint16 frames; "
+                         f"got {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise VSRError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
+        raise InputError(f"engine input must be a float tensor in [0, 1] or uint8/uint16 frames; got {x.dtype}")
     return x, FloatImages(), False

@@ -26,7 +26,7 @@ from vsr.engine.frames import Batch, Representation, RgbFrames, YuvBatch, checke
 from vsr.engine.guard import WiderModels, recompute, untrusted, wider
 from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
 from vsr.engine.workers import FrameWorkers
-from vsr.errors import VSRError
+from vsr.errors import ConfigError
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Engine:
         self.cpu_workers = 1
         if self.device.type == "cpu":
             if config.cpu_workers < 0:
-                raise VSRError(f"cpu_workers must be 0 (auto) or more, not {config.cpu_workers}")
+                raise ConfigError("must be 0 (auto) or more", setting="cpu_workers", value=config.cpu_workers)
             self.cpu_workers = config.cpu_workers or (2 if torch.get_num_threads() >= 2 and not config.compile else 1)
         self._workers: FrameWorkers | None = None  # started by the first submit()
         self._cuda = None

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from vsr.errors import VSRError
+from vsr.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -139,7 +139,7 @@ def run_with_tile_fallback(
             smaller = (tile or frame_size) // 2
             if smaller < min_tile:
                 first_line = str(exc).splitlines()[0]
-                raise VSRError(f"out of memory even with {tile or frame_size}-pixel tiles: {first_line}") from exc
+                raise ConfigError(f"out of memory even with {tile or frame_size}-pixel tiles: {first_line}") from exc
             if not said:
                 (notice or _stderr)(f"out of memory: tiling at {smaller} px (halving further if needed)")
                 said = True
