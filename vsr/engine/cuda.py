@@ -28,6 +28,7 @@ from vsr.engine.tiling import is_out_of_memory
 
 Run = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Repair = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+EventPair = tuple[torch.cuda.Event, torch.cuda.Event]
 
 
 class Staged(Protocol):
@@ -49,6 +50,13 @@ class CopyTimes:
     batches: int = 0
     h2d_bytes: int = 0
     d2h_bytes: int = 0
+
+    def add(self, h2d: EventPair, compute: EventPair, d2h: EventPair) -> None:
+        """One collected batch's times: each argument the (start, end) events of that kind of work."""
+        self.h2d_ms += h2d[0].elapsed_time(h2d[1])
+        self.compute_ms += compute[0].elapsed_time(compute[1])
+        self.d2h_ms += d2h[0].elapsed_time(d2h[1])
+        self.batches += 1
 
 
 @dataclass
@@ -183,10 +191,7 @@ class CudaPipeline:
             if bool(slot.host_flags.any()):
                 assert slot.repair is not None
                 slot.repair(slot.host_in, out, slot.host_flags)
-            self.times.h2d_ms += h2d_start.elapsed_time(h2d_end)
-            self.times.compute_ms += run_start.elapsed_time(run_end)
-            self.times.d2h_ms += d2h_start.elapsed_time(d2h_end)
-            self.times.batches += 1
+            self.times.add((h2d_start, h2d_end), (run_start, run_end), (d2h_start, d2h_end))
         finally:
             if not self.staging:
                 slot.host_in = None  # the caller's tensor: do not keep it alive

@@ -20,8 +20,6 @@ what the tests without a GPU check; docs/onnx.md says what has and has not run.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ import torch
 from torch import nn
 
 from vsr.engine.frames import RgbFrames, YuvBatch, checked_batch, float_to_frames, frames_to_float
-from vsr.engine.onnx_export import MIN_FP16_PSNR_DB, export_onnx
+from vsr.engine.onnx_export import MIN_FP16_PSNR_DB, export_bytes
 from vsr.engine.onnx_providers import (
     CPU,
     INPUT,
@@ -41,15 +39,16 @@ from vsr.engine.onnx_providers import (
     TRT,
     Dims,
     ShapeProfile,
+    cache_model_file,
     choose_providers,
     first_line,
-    model_file_name,
+    import_onnxruntime,
     parse_device,
     provider_options,
     tensorrt_cache_dir,
     version_tuple,
 )
-from vsr.errors import VSRError
+from vsr.errors import ConfigError, ModelError
 
 # ---- the engine ------------------------------------------------------------------------------------------------
 
@@ -58,7 +57,8 @@ def _rgb_or_float(x):
     """The torch engine's input check; YUV planes are the torch engine's alone."""
     t, rep, numpy_out = checked_batch(x)
     if isinstance(t, YuvBatch):
-        raise VSRError("the onnxruntime engine takes RGB frames or float tensors, not YUV planes (use --colour host)")
+        raise ConfigError("the onnxruntime engine takes RGB frames or float tensors, not YUV planes",
+                          hint="use {colour} host")
     return t, rep, numpy_out
 
 
@@ -95,24 +95,13 @@ class OnnxEngine:
                  notice: Callable[[str], None] = print, precision: str = "fp32", backend: str = "onnxruntime",
                  *, max_batch: int = 0, input_shape: Dims | None = None, depth: int = 2,
                  cache_dir: str | Path | None = None, io_binding: bool | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise VSRError("onnxruntime is not installed (pip install .[onnx])") from None
-        self._ort = ort
+        self._ort = import_onnxruntime()
         self.scale = scale
         self.notice = notice
         self.threads = threads
         self.backend = backend
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() or backend == "tensorrt" else "cpu"
-        kind, self.device_id = parse_device(device)
-        if precision == "auto":
-            precision = "fp16" if kind == "cuda" else "fp32"
-        if precision not in ("fp32", "fp16"):
-            raise VSRError(f"onnxruntime runs an exported fp32 or fp16 graph: precision {precision!r} is neither")
-        self.precision = precision
-        self.providers, notices = choose_providers(kind, backend, ort.get_available_providers())
+        kind = self._choose_device_and_precision(device, precision)
+        self.providers, notices = choose_providers(kind, backend, self._ort.get_available_providers())
         self.max_batch, self.depth = max_batch, max(1, depth)
         self.cache = Path(cache_dir) if cache_dir is not None else tensorrt_cache_dir()
         self.copy_times = None
@@ -120,41 +109,64 @@ class OnnxEngine:
         self._session = None
         self.active_providers: list[str] | None = None  # what the session really runs on
         self._pending: deque = deque()  # CPU results, in submission order
-        self._gpu = kind == "cuda" and self.providers[0] != CPU
-        if self._gpu and not torch.cuda.is_available():
-            notices.append("torch has no CUDA here: onnxruntime's GPU tensors go through host memory (no IO binding)")
-        self._bind = (self._gpu and torch.cuda.is_available()) if io_binding is None else io_binding
-        if self._bind and self._gpu and self.device_id >= torch.cuda.device_count():
-            raise VSRError(f"--device cuda:{self.device_id}: this machine has {torch.cuda.device_count()} CUDA "
-                           "device(s)")
-        # where inputs are staged and computed: the GPU with IO binding, else the CPU (as `Engine.device`)
-        self.device = torch.device("cuda", self.device_id) if self._bind and self._gpu else torch.device("cpu")
+        notices += self._choose_binding(kind, io_binding)
         for n in notices:
             notice(n)
         self._trt = TRT in self.providers
-        self._reference = copy.deepcopy(module) if self._trt and precision == "fp16" else None
+        self._reference = copy.deepcopy(module) if self._trt and self.precision == "fp16" else None
         self._model = self._export(module)  # bytes, or the TensorRT cache's file
         self._stream = None
         if self.device.type == "cuda":
-            from vsr.engine.cuda import CopyTimes
-
-            # onnxruntime runs on this torch stream (user_compute_stream), so its kernels queue behind the upload
-            # and the float conversion, and the quantisation and download queue behind its kernels, by stream
-            # order alone. A host sync of torch's stream before each run would also order the input, but the
-            # output would then rest on onnxruntime's own end-of-run sync, which its TensorRT provider does only
-            # for a user stream; with one stream shared, the CUDA events around the run also time onnxruntime's
-            # own kernels. The stream is the engine's own (not the caller's current one, which may change): all
-            # of this engine's torch work runs inside `torch.cuda.stream(self._stream)`.
-            self._stream = torch.cuda.Stream(self.device)
-            self.copy_times = CopyTimes()
-            self._slots = [_Slot() for _ in range(self.depth)]
-            self._free = deque(range(self.depth))
-            self._in_flight: deque[int] = deque()
+            self._start_gpu_staging()
         if not self._trt:
             self._build()
             self._model = b""  # the session holds the model now
         elif input_shape is not None:
             self._session_for(*input_shape)
+
+    def _choose_device_and_precision(self, device: str, precision: str) -> str:
+        """Sets `device_id` and `precision` (auto resolved); returns the device kind, cpu or cuda."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() or self.backend == "tensorrt" else "cpu"
+        kind, self.device_id = parse_device(device)
+        if precision == "auto":
+            precision = "fp16" if kind == "cuda" else "fp32"
+        if precision not in ("fp32", "fp16"):
+            raise ConfigError("onnxruntime runs an exported fp32 or fp16 graph", setting="precision",
+                              value=precision)
+        self.precision = precision
+        return kind
+
+    def _choose_binding(self, kind: str, io_binding: bool | None) -> list[str]:
+        """Sets `_gpu` (a GPU provider), `_bind` (IO binding) and `device`; returns the notices to give."""
+        notices = []
+        self._gpu = kind == "cuda" and self.providers[0] != CPU
+        if self._gpu and not torch.cuda.is_available():
+            notices.append("torch has no CUDA here: onnxruntime's GPU tensors go through host memory (no IO binding)")
+        self._bind = (self._gpu and torch.cuda.is_available()) if io_binding is None else io_binding
+        if self._bind and self._gpu and self.device_id >= torch.cuda.device_count():
+            raise ConfigError(f"this machine has {torch.cuda.device_count()} CUDA device(s)", setting="device",
+                              value=f"cuda:{self.device_id}")
+        # where inputs are staged and computed: the GPU with IO binding, else the CPU (as `Engine.device`)
+        self.device = torch.device("cuda", self.device_id) if self._bind and self._gpu else torch.device("cpu")
+        return notices
+
+    def _start_gpu_staging(self) -> None:
+        """The engine's CUDA stream, its copy timers and `depth` slots of staging buffers."""
+        from vsr.engine.cuda import CopyTimes
+
+        # onnxruntime runs on this torch stream (user_compute_stream), so its kernels queue behind the upload
+        # and the float conversion, and the quantisation and download queue behind its kernels, by stream
+        # order alone. A host sync of torch's stream before each run would also order the input, but the
+        # output would then rest on onnxruntime's own end-of-run sync, which its TensorRT provider does only
+        # for a user stream; with one stream shared, the CUDA events around the run also time onnxruntime's
+        # own kernels. The stream is the engine's own (not the caller's current one, which may change): all
+        # of this engine's torch work runs inside `torch.cuda.stream(self._stream)`.
+        self._stream = torch.cuda.Stream(self.device)
+        self.copy_times = CopyTimes()
+        self._slots = [_Slot() for _ in range(self.depth)]
+        self._free = deque(range(self.depth))
+        self._in_flight: deque[int] = deque()
 
     # ---- export and sessions -------------------------------------------------------------------------------
 
@@ -170,25 +182,9 @@ class OnnxEngine:
 
     def _export(self, module: nn.Module) -> str | bytes:
         """The checked export: its bytes (the session holds the model), or with TensorRT a file in the cache."""
-        with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            # checked against torch on an image-like batch (fp32: 1e-4; fp16: 40 dB)
-            export_onnx(module, self.scale, path, precision=self._graph_precision)
-            data = path.read_bytes()
-        if not self._trt:
-            return data
-        # a stable, content-named file: onnxruntime names its engine cache after it (`model_file_name`)
-        target = self.cache / model_file_name(data, self.precision)
-        try:
-            self.cache.mkdir(parents=True, exist_ok=True)
-            if not target.is_file():
-                part = target.with_name(f"{target.name}.{os.getpid()}.part")
-                part.write_bytes(data)
-                os.replace(part, target)
-        except OSError as exc:
-            raise VSRError(f"cannot write to the TensorRT cache {self.cache} ({exc.strerror or exc}); "
-                           "set VSR_CACHE_DIR elsewhere") from None
-        return str(target)
+        # checked against torch on an image-like batch (fp32: 1e-4; fp16: 40 dB)
+        data = export_bytes(module, self.scale, self._graph_precision)
+        return str(cache_model_file(self.cache, data, self.precision)) if self._trt else data
 
     def _build(self) -> None:
         """(Re)create the session: at once without TensorRT, on the first batch (its profile) with it."""
@@ -202,14 +198,14 @@ class OnnxEngine:
         try:
             session = ort.InferenceSession(self._model, opts, providers=self.providers, provider_options=options)
         except Exception as exc:  # onnxruntime's errors (a failed TensorRT build) span pages
-            raise VSRError(f"onnxruntime could not start {self.providers[0]}: {first_line(exc)}") from exc
+            raise ConfigError(f"onnxruntime could not start {self.providers[0]}: {first_line(exc)}") from exc
         active = session.get_providers()
         if self.backend == "tensorrt" and TRT not in active:
-            raise VSRError(f"onnxruntime could not load TensorRT (libnvinfer not found?): {INSTALL_TENSORRT}")
+            raise ConfigError(f"onnxruntime could not load TensorRT (libnvinfer not found?): {INSTALL_TENSORRT}")
         if self._gpu and active[0] == CPU:
             if self.device.type == "cuda":
-                raise VSRError(f"onnxruntime could not load {self.providers[0]} on cuda:{self.device_id} "
-                               "(CUDA/cuDNN libraries?): install them, or use --device cpu")
+                raise ConfigError(f"onnxruntime could not load {self.providers[0]} on cuda:{self.device_id} "
+                                  "(CUDA/cuDNN libraries?)", hint="install them, or use {device} cpu")
             self.notice(f"onnxruntime: {self.providers[0]} failed to load (CUDA/cuDNN libraries?); using the CPU")
         self._session, self.active_providers = session, active
 
@@ -254,7 +250,7 @@ class OnnxEngine:
         try:
             session.run_with_iobinding(binding)
         except Exception as exc:
-            raise VSRError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
+            raise ModelError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
         return out
 
     def _run_host(self, x: torch.Tensor) -> torch.Tensor:
@@ -266,7 +262,7 @@ class OnnxEngine:
         try:
             y = session.run([OUTPUT], {INPUT: x.numpy()})[0]
         except Exception as exc:
-            raise VSRError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
+            raise ModelError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
         return torch.from_numpy(y).clamp_(0.0, 1.0)
 
     def _host(self, x):
@@ -307,11 +303,7 @@ class OnnxEngine:
         start, uploaded, computed, downloaded = slot.events
         downloaded.synchronize()
         out = slot.buffers["host_out"].clone()  # the pinned buffer is reused by a later batch
-        t = self.copy_times
-        t.h2d_ms += start.elapsed_time(uploaded)
-        t.compute_ms += uploaded.elapsed_time(computed)
-        t.d2h_ms += computed.elapsed_time(downloaded)
-        t.batches += 1
+        self.copy_times.add((start, uploaded), (uploaded, computed), (computed, downloaded))
         self._free.append(index)
         return out.numpy() if slot.numpy else out
 
@@ -368,8 +360,8 @@ class OnnxEngine:
         psnr = psnr_db(y[:1], ref)
         del reference
         if not psnr >= MIN_FP16_PSNR_DB:
-            raise VSRError(f"TensorRT fp16 is {psnr:.1f} dB from the fp32 model on the first frame "
-                           f"(< {MIN_FP16_PSNR_DB} dB): use --precision fp32")
+            raise ConfigError(f"TensorRT fp16 is {psnr:.1f} dB from the fp32 model on the first frame "
+                              f"(< {MIN_FP16_PSNR_DB} dB)", hint="use {precision} fp32")
         self.notice(f"TensorRT fp16: {psnr:.1f} dB from the fp32 model on the first frame")
 
     @property

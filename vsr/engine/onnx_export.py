@@ -2,12 +2,13 @@
 
 The graph is recorded by torch's TorchScript-based exporter (`dynamo=False`): it needs no extra package and keeps
 the sizes SAFM derives from the frame symbolic (see vsr/models/export_ops.py for the pooling). Running the file
-(providers, TensorRT, IO binding) is vsr/engine/onnx_engine.py; `OnnxEngine` is still importable from here.
+(providers, TensorRT, IO binding) is vsr/engine/onnx_engine.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr.errors import VSRError
+from vsr.engine.onnx_providers import first_line, import_onnxruntime
+from vsr.errors import ConfigError, InputError, ModelError, VSRError
+from vsr.fs import atomic_path
 
 DEFAULT_OPSET = 17
 
@@ -54,12 +57,12 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
     its PSNR against the fp32 model instead of the error).
     """
     if opset < 13:
-        raise VSRError(f"--opset {opset}: use 13 or later")
+        raise ConfigError("use 13 or later", setting="opset", value=opset)
     if precision not in ("fp32", "fp16"):
-        raise VSRError(f"export precision {precision!r}: use fp32 or fp16")
+        raise ConfigError("use fp32 or fp16", setting="precision", value=precision)
     path = Path(path)
     if not path.resolve().parent.is_dir():
-        raise VSRError(f"{path}: no such directory")
+        raise InputError(f"{path}: no such directory")
     module = module.float().cpu().eval()
     reference = module
     if precision == "fp16":
@@ -67,8 +70,7 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
 
         module = HalfPrecision(copy.deepcopy(module)).eval()
     example = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
-    tmp = path.with_name(path.name + ".part")
-    try:
+    with atomic_path(path) as tmp:  # the file appears only once checked
         with torch.inference_mode(False), torch.no_grad(), _one_line_errors(), warnings.catch_warnings():
             # the TorchScript exporter is deprecated in favour of torch.export, which cannot keep SAFM's pooled
             # sizes symbolic; the warning says nothing the user can act on
@@ -84,20 +86,26 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
                 ref = reference(x)
             got = torch.from_numpy(_run_on_cpu(tmp, x.numpy()))
             if got.shape != ref.shape:
-                raise VSRError(f"ONNX export gave shape {tuple(got.shape)} instead of {tuple(ref.shape)}")
+                raise ModelError(f"ONNX export gave shape {tuple(got.shape)} instead of {tuple(ref.shape)}")
             err = (got - ref).abs().max().item()
             if precision == "fp32" and not err <= 1e-4:
-                raise VSRError(f"ONNX export differs from torch by {err:.3g} (> 1e-4)")
+                raise ModelError(f"ONNX export differs from torch by {err:.3g} (> 1e-4)")
             if precision == "fp16":
                 from vsr.engine.device import psnr_db
 
                 psnr = psnr_db(got, ref)
                 if not psnr >= MIN_FP16_PSNR_DB:
-                    raise VSRError(f"fp16 ONNX export is {psnr:.1f} dB from the fp32 model (< {MIN_FP16_PSNR_DB} dB)")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+                    raise ConfigError(f"fp16 ONNX export is {psnr:.1f} dB from the fp32 model "
+                                      f"(< {MIN_FP16_PSNR_DB} dB)")
     return ExportReport(str(path), opset, scale, err, precision, psnr)
+
+
+def export_bytes(module: nn.Module, scale: int, precision: str = "fp32") -> bytes:
+    """The checked export (`export_onnx`) as bytes, for a caller that keeps the model in memory."""
+    with tempfile.TemporaryDirectory(prefix="vsr-onnx-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        export_onnx(module, scale, path, precision=precision)
+        return path.read_bytes()
 
 
 @contextlib.contextmanager
@@ -107,8 +115,7 @@ def _one_line_errors():
     except VSRError:
         raise
     except Exception as exc:  # the exporter's errors span pages; the user gets their first line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise VSRError(f"ONNX export failed: {first}") from exc
+        raise ModelError(f"ONNX export failed: {first_line(exc)}") from exc
 
 
 def _smooth_frame(n: int, h: int, w: int) -> torch.Tensor:
@@ -119,10 +126,6 @@ def _smooth_frame(n: int, h: int, w: int) -> torch.Tensor:
 
 
 def _run_on_cpu(path: Path, x):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise VSRError("onnxruntime is not installed (pip install .[onnx])") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = import_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["sr"], {"lr": x})[0]
 

@@ -1,5 +1,6 @@
 """onnxruntime's execution providers for the exported model: which ones, and their options (CUDA device, TensorRT
-fp16, engine and timing caches, shape profiles). Pure functions: the tests without a GPU check them."""
+fp16, engine and timing caches, shape profiles). Pure functions, but for `cache_model_file`: the tests without a
+GPU check them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vsr.errors import VSRError
+from vsr.errors import ConfigError, InputError
+from vsr.fs import write_bytes_atomic
 
 TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -31,6 +33,15 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def import_onnxruntime():
+    """The onnxruntime module, or a one-line error saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("onnxruntime is not installed (pip install .[onnx])") from None
+    return onnxruntime
+
+
 # ---- pure parts: device, providers, options ---------------------------------------------------------------------
 
 
@@ -42,20 +53,20 @@ def parse_device(device: str) -> tuple[str, int]:
         return "cuda", 0
     if device.startswith("cuda:") and device[5:].isdigit():
         return "cuda", int(device[5:])
-    raise VSRError(f"unknown device {device!r}; use auto, cpu or cuda[:N]")
+    raise ConfigError(f"unknown device {device!r}", hint="use auto, cpu or cuda[:N]", setting="device")
 
 
 def choose_providers(device_type: str, backend: str, available: Sequence[str]) -> tuple[list[str], list[str]]:
     """(providers in order, notices). onnxruntime: TensorRT, then CUDA, on a GPU device where installed, the CPU
     always last. tensorrt: TensorRT is required (a one-line error naming what to install when it is missing)."""
     if backend not in BACKENDS:
-        raise VSRError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend {backend!r}", hint=f"use {' or '.join(BACKENDS)}", setting="backend")
     if backend == "tensorrt":
         if TRT not in available:
-            raise VSRError(f"backend tensorrt needs onnxruntime's {TRT}, which this onnxruntime lacks "
-                           f"(it has {', '.join(available)}): {INSTALL_TENSORRT}")
+            raise ConfigError(f"backend tensorrt needs onnxruntime's {TRT}, which this onnxruntime lacks "
+                              f"(it has {', '.join(available)})", hint=INSTALL_TENSORRT, setting="backend")
         if device_type != "cuda":
-            raise VSRError("backend tensorrt runs on a GPU: use --device cuda[:N] or auto")
+            raise ConfigError("backend tensorrt runs on a GPU", hint="use {device} cuda[:N] or auto")
         return [TRT] + ([CUDA] if CUDA in available else []) + [CPU], []
     notices: list[str] = []
     wanted = [CPU]
@@ -163,3 +174,19 @@ def model_file_name(data: bytes, precision: str) -> str:
     and node names, not its weights: the name must carry the content (and the precision the engine is built in),
     or another checkpoint of the same architecture would load this one's engine."""
     return f"vsr-{hashlib.sha256(data).hexdigest()[:20]}-{precision}.onnx"
+
+
+def cache_model_file(cache: Path, data: bytes, precision: str) -> Path:
+    """The exported model as a stable, content-named file in the TensorRT cache (written once, atomically):
+    onnxruntime names its engine cache after it (`model_file_name`)."""
+    target = cache / model_file_name(data, precision)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        if not target.is_file():
+            write_bytes_atomic(target, data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to the TensorRT cache {cache} ({exc.strerror or exc})",
+                          hint="set VSR_CACHE_DIR elsewhere") from None
+    except InputError as exc:  # the write's own one line: "cannot write FILE: reason"
+        raise ConfigError(f"TensorRT cache: {exc.message}", hint="set VSR_CACHE_DIR elsewhere") from None
+    return target
