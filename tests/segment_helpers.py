@@ -7,7 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipelines.file import Notices, UpscaleConfig, run_upscale
+from pipelines.common.notices import Notices
+from pipelines.common.settings import UpscaleConfig
+from pipelines.upscale import run_upscale
 
 from .media_factory import AudioSpec, decode_info, frame_rgb, make_clip, stream_packets
 

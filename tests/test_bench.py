@@ -22,7 +22,7 @@ from pipelines.bench import (
 )
 from pipelines.bench.model_only import _copy_times, _times_since
 from pipelines.bench.workload import model_batch as _model_batch
-from pipelines.config import load_config
+from pipelines.common.config import load_config
 from vsr.engine.perf import MALLOC_TUNABLES
 
 from .conftest import SHARED, run_cli

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.file import Notices, UpscaleConfig, run_upscale
+from pipelines.common.notices import Notices
+from pipelines.common.settings import UpscaleConfig
+from pipelines.upscale import run_upscale
 from vsr.io import VideoSource, probe
 
 from .conftest import SHARED
@@ -94,7 +96,7 @@ def test_colour_setting_is_checked_before_anything_runs(tmp_path):
     cfg.model.name, cfg.model.scale, cfg.engine.colour = "bicubic", 2, "gpu"
     from vsr.errors import VSRError
 
-    with pytest.raises(VSRError, match="--colour gpu"):
+    with pytest.raises(VSRError, match="colour gpu"):
         run_upscale(src, tmp_path / "o.mp4", cfg, progress=False, notices=Notices(echo=False))
     assert not (tmp_path / "o.mp4").exists()
 
@@ -119,6 +121,6 @@ def test_bad_hwdec_is_a_clear_error(tmp_path):
 
     cfg = UpscaleConfig()
     cfg.model.name, cfg.model.scale, cfg.pipeline.hwdec = "bicubic", 2, "vaapi"
-    with pytest.raises(VSRError, match="--hwdec vaapi"):
+    with pytest.raises(VSRError, match="hwdec vaapi"):
         run_upscale(make_clip(tmp_path / "in.mp4", frames=2), tmp_path / "o.mp4", cfg, progress=False,
                     notices=Notices(echo=False))

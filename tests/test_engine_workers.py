@@ -86,7 +86,7 @@ def test_an_engine_dropped_without_close_stops_its_workers(light):
 def test_the_file_pipeline_writes_the_same_video_with_one_or_two_workers(light, tmp_path):
     from fractions import Fraction
 
-    from pipelines.file import upscale_file
+    from pipelines.upscale import PassOptions, upscale_file
 
     from .media_factory import AudioSpec, decode_info, make_clip, stream_packets
 
@@ -96,7 +96,7 @@ def test_the_file_pipeline_writes_the_same_video_with_one_or_two_workers(light, 
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.mp4"
         with Engine(light, 4, EngineConfig(device="cpu", precision="fp32", cpu_workers=workers)) as engine:
-            upscale_file(src, out, engine, 4, progress=False)
+            upscale_file(src, out, engine, 4, opts=PassOptions(progress=False))
         outs.append(out)
     a, b = (decode_info(o) for o in outs)
     assert a["frames"] == b["frames"] == 7 and a["times"] == b["times"] == decode_info(src)["times"]

@@ -424,7 +424,7 @@ def test_cli_errors_are_one_line_with_non_zero_exit(tmp_path):
 
 @pytest.mark.skipif(not NTIRE23.is_file(), reason="shared NTIRE 2023 checkpoint missing")
 def test_target_fps_picks_the_best_model_that_keeps_up(tmp_path):
-    from pipelines.config import load_config
+    from pipelines.common.config import load_config
 
     clip = make_clip(tmp_path / "cam.mp4", 128, 72, 30, 0.5)
     preset = tmp_path / "live.yaml"

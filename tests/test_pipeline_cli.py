@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-from pipelines.file import upscale_file
+from pipelines.upscale import PassOptions, upscale_file
 from vsr.io import probe
 
 from .conftest import ROOT, SHARED, run_cli
@@ -102,7 +102,7 @@ def test_a_failing_stage_stops_everything_and_leaves_nothing(tmp_path: Path, cli
 
     out = tmp_path / "fail.mp4"
     with pytest.raises(RuntimeError, match="model exploded"):
-        upscale_file(clip, out, engine, 2, progress=False)
+        upscale_file(clip, out, engine, 2, opts=PassOptions(progress=False))
     assert list(tmp_path.iterdir()) == []
     time.sleep(0.3)
     assert not [t for t in threading.enumerate() if t.name.startswith("vsr-")]

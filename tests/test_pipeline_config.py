@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.cli import build_parser
 from pipelines.commands.upscale import FLAG_SETTINGS
-from pipelines.config import PRESET_DIR, load_config, overrides_from_args
-from pipelines.file import UpscaleConfig
+from pipelines.common.config import PRESET_DIR, load_config, overrides_from_args
+from pipelines.common.settings import UpscaleConfig
 from vsr.errors import VSRError
 
 

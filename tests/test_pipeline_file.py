@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.file import Notices, UpscaleConfig, run_upscale
+from pipelines.common.notices import Notices
+from pipelines.common.settings import UpscaleConfig
+from pipelines.upscale import run_upscale
 
 from .conftest import SHARED
 from .media_factory import (

@@ -14,16 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.file import Notices, run_upscale
-from pipelines.segments import (
-    Manifest,
-    PacketScan,
-    SegmentOptions,
-    default_work_dir,
-    plan_segments,
-    run_segmented,
-    scan_video_packets,
-)
+from pipelines.common.notices import Notices
+from pipelines.segments import Manifest, SegmentOptions, default_work_dir, run_segmented
+from pipelines.segments.plan import PacketScan, plan_segments, scan_video_packets
+from pipelines.upscale import run_upscale
 from vsr.errors import VSRError
 from vsr.io import TimeRange, VideoSource, probe
 

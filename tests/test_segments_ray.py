@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.file import Notices
+from pipelines.common.notices import Notices
 from pipelines.segments import Manifest, SegmentOptions, default_work_dir, run_segmented
 
 from .segment_helpers import assert_same_as_single_pass, config, make_segment_clip, single_pass

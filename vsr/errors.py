@@ -42,6 +42,10 @@ class VSRError(Exception):
     def __str__(self) -> str:
         return self.render()
 
+    def __reduce__(self):
+        # keeps hint/setting/value across pickling (a Ray worker's error reaches the driver whole)
+        return (self.__class__, (self.message,), self.__dict__)
+
 
 class InputError(VSRError):
     """A path or value given by the caller that cannot be used: missing file, bad size, output over the input."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.bench.measure import cpu_s
-from pipelines.device_colour import colour_beside_model
+from pipelines.common.device_colour import colour_beside_model
 
 
 class NearestEngine:
@@ -93,7 +93,9 @@ def child_io(job: dict) -> dict[str, Any]:
     pipeline does, on the same threads."""
     import torch
 
-    from pipelines.file import Notices, upscale_file
+    from pipelines.common.notices import Notices
+    from pipelines.common.settings import EngineSettings, PipelineSettings, UpscaleConfig
+    from pipelines.upscale import PassOptions, upscale_file
     from vsr.engine.device import resolve_device
     from vsr.io import EncodeSettings, probe
 
@@ -106,10 +108,12 @@ def child_io(job: dict) -> dict[str, Any]:
               else "host")
     collected = Notices(echo=False)
     cpu0 = cpu_s()
-    report = upscale_file(job["clip"], job["out"], engine, job["scale"], info=info, batch=job["batch"],
-                          overwrite=True, encode=EncodeSettings(codec=job["codec"], preset=job["preset"]),
-                          progress=False, notices=collected, labels={"model": "none (nearest)", "device": "cpu"},
-                          colour=colour)
+    cfg = UpscaleConfig(engine=EngineSettings(batch=job["batch"], colour=colour),
+                        encode=EncodeSettings(codec=job["codec"], preset=job["preset"]),
+                        pipeline=PipelineSettings(hwdec="none"))
+    opts = PassOptions(info=info, overwrite=True, progress=False,
+                       labels={"model": "none (nearest)", "device": "cpu"})
+    report = upscale_file(job["clip"], job["out"], engine, job["scale"], cfg, opts, collected)
     return {"fps": round(report.fps, 4), "frames": report.frames, "frames_upscaled": engine.frames,
             "colour": "device" if "planes" in engine.kinds else "host",
             "wall_s": report.wall_s, "cpu_ms_per_frame": round((cpu_s() - cpu0) * 1000 / max(1, report.frames), 3),

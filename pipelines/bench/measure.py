@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
+from pipelines.common.stats import percentile
 
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+__all__ = ["cpu_s", "percentile", "rss_mib"]
 
 
 def rss_mib(field_name: str) -> float | None:

@@ -15,7 +15,7 @@ from pipelines.bench import workload
 from pipelines.bench.config import MIN_BATCHES
 from pipelines.bench.machine import cuda_uuid, gpu_state
 from pipelines.bench.measure import cpu_s, percentile, rss_mib
-from pipelines.device_colour import colour_beside_model
+from pipelines.common.device_colour import colour_beside_model
 
 
 def _describe_batch(x) -> str:
@@ -70,23 +70,8 @@ def child_model_only(job: dict) -> dict[str, Any]:
     times0 = _copy_times(engine)  # the warm-up's copies and compute are not part of the figures
     base_rss = rss_mib("VmRSS")
     n_batches = max(math.ceil(job["frames"] / b), MIN_BATCHES)
-    fps, per_frame_ms = [], []
     cpu0 = cpu_s()
-    for _ in range(job["repeats"]):
-        t0 = last = time.perf_counter()
-        for _ in range(n_batches):
-            if not engine.can_submit:
-                engine.collect()
-                now = time.perf_counter()
-                per_frame_ms.append((now - last) * 1000 / b)
-                last = now
-            engine.submit(x)
-        while engine.in_flight:
-            engine.collect()
-            now = time.perf_counter()
-            per_frame_ms.append((now - last) * 1000 / b)
-            last = now
-        fps.append(n_batches * b / (time.perf_counter() - t0))
+    fps, per_frame_ms = _timed_runs(engine, x, n_batches, b, job["repeats"])
     # CPU seconds per frame (all threads, user + system): unlike wall time, barely affected by other jobs
     cpu_ms = (cpu_s() - cpu0) * 1000 / (n_batches * b * job["repeats"])
     timed = _times_since(times0, _copy_times(engine))
@@ -109,23 +94,53 @@ def child_model_only(job: dict) -> dict[str, Any]:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "notices": notices,
     }
-    if cuda:
-        index = engine.device.index if engine.device.index is not None else torch.cuda.current_device()
-        out["gpu_state"] = gpu_state(cuda_uuid(index))  # the clocks while they are still up
-        out["peak_mem_mib"] = round(torch.cuda.max_memory_allocated(engine.device) / 2**20, 1)
-        out["mem_kind"] = "cuda_max_allocated"
-        if timed is not None and timed["batches"]:
-            n = timed["batches"] * b
-            out["cuda_times"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in timed.items()}
-            out["h2d_ms_per_frame"] = round(timed["h2d_ms"] / n, 4)
-            out["d2h_ms_per_frame"] = round(timed["d2h_ms"] / n, 4)
-            out["gpu_compute_ms_per_frame"] = round(timed["compute_ms"] / n, 4)
-            out["h2d_bytes_per_frame"] = round(timed["h2d_bytes"] / n)
-            out["d2h_bytes_per_frame"] = round(timed["d2h_bytes"] / n)
-    else:
-        peak = rss_mib("VmHWM")
-        out["peak_mem_mib"] = round(peak, 1) if peak else None
-        out["mem_kind"] = "rss_peak"
+    out.update(_cuda_figures(engine, timed, b) if cuda else _cpu_memory())
+    return out
+
+
+def _timed_runs(engine, x, n_batches: int, b: int, repeats: int) -> tuple[list[float], list[float]]:
+    """`repeats` runs of `n_batches` pipelined batches: the fps of each run and the time per frame of every batch
+    as it came back."""
+    fps, per_frame_ms = [], []
+    for _ in range(repeats):
+        t0 = last = time.perf_counter()
+        for _ in range(n_batches):
+            if not engine.can_submit:
+                engine.collect()
+                now = time.perf_counter()
+                per_frame_ms.append((now - last) * 1000 / b)
+                last = now
+            engine.submit(x)
+        while engine.in_flight:
+            engine.collect()
+            now = time.perf_counter()
+            per_frame_ms.append((now - last) * 1000 / b)
+            last = now
+        fps.append(n_batches * b / (time.perf_counter() - t0))
+    return fps, per_frame_ms
+
+
+def _cpu_memory() -> dict[str, Any]:
+    peak = rss_mib("VmHWM")
+    return {"peak_mem_mib": round(peak, 1) if peak else None, "mem_kind": "rss_peak"}
+
+
+def _cuda_figures(engine, timed: dict[str, Any] | None, b: int) -> dict[str, Any]:
+    """Device memory, clocks and the copy/compute split per frame of the timed batches."""
+    import torch
+
+    index = engine.device.index if engine.device.index is not None else torch.cuda.current_device()
+    out: dict[str, Any] = {"gpu_state": gpu_state(cuda_uuid(index)),  # the clocks while they are still up
+                           "peak_mem_mib": round(torch.cuda.max_memory_allocated(engine.device) / 2**20, 1),
+                           "mem_kind": "cuda_max_allocated"}
+    if timed is not None and timed["batches"]:
+        n = timed["batches"] * b
+        out["cuda_times"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in timed.items()}
+        out["h2d_ms_per_frame"] = round(timed["h2d_ms"] / n, 4)
+        out["d2h_ms_per_frame"] = round(timed["d2h_ms"] / n, 4)
+        out["gpu_compute_ms_per_frame"] = round(timed["compute_ms"] / n, 4)
+        out["h2d_bytes_per_frame"] = round(timed["h2d_bytes"] / n)
+        out["d2h_bytes_per_frame"] = round(timed["d2h_bytes"] / n)
     return out
 
 

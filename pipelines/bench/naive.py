@@ -13,7 +13,6 @@ from pipelines.bench import workload
 def child_naive(job: dict) -> dict[str, Any]:
     """The loop most tools run: decode a frame, run the model (fp32, batch 1, NCHW) on the measured device, encode
     it; one thread."""
-    import av
     import torch
 
     from vsr.engine.device import resolve_device
@@ -35,9 +34,20 @@ def child_naive(job: dict) -> dict[str, Any]:
     upscale(workload.frame(info.width, info.height, 1)[0])
     if cuda:
         torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    frames, busy = _decode_upscale_encode(job, scale, upscale)
+    wall = time.perf_counter() - start
+    return {"fps": round(frames / wall, 4), "frames": frames, "wall_s": round(wall, 3), "device": str(device),
+            "stages": {k: {"busy_s": round(v, 3), "wait_s": 0.0} for k, v in busy.items()},
+            "model_share": round(busy["model"] / wall, 4), "notices": []}
+
+
+def _decode_upscale_encode(job: dict, scale: int, upscale) -> tuple[int, dict[str, float]]:
+    """One frame at a time through decode, `upscale` and encode (audio copied); frames written and time per step."""
+    import av
+
     busy = {"decode": 0.0, "model": 0.0, "encode": 0.0}
     frames = 0
-    start = time.perf_counter()
     with av.open(job["clip"]) as inp, av.open(job["out"], "w") as out:
         vin = inp.streams.video[0]
         ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -71,7 +81,4 @@ def child_naive(job: dict) -> dict[str, Any]:
         for p in vout.encode(None):
             out.mux(p)
         busy["encode"] += time.perf_counter() - t
-    wall = time.perf_counter() - start
-    return {"fps": round(frames / wall, 4), "frames": frames, "wall_s": round(wall, 3), "device": str(device),
-            "stages": {k: {"busy_s": round(v, 3), "wait_s": 0.0} for k, v in busy.items()},
-            "model_share": round(busy["model"] / wall, 4), "notices": []}
+    return frames, busy

@@ -14,19 +14,14 @@ from pipelines.bench.machine import machine_info
 from pipelines.bench.measure import percentile
 from pipelines.bench.report import row
 from pipelines.bench.spawn import child
+from pipelines.common.parsing import parse_size as parse_text_size
 from vsr.engine.perf import MALLOC_TUNABLES, OMP_WAIT_POLICY
 from vsr.errors import VSRError
 
 
 def parse_size(text: Any) -> tuple[int, int]:
-    """"320x180" (or [320, 180]) -> (320, 180)."""
-    try:
-        w, h = (int(v) for v in (text.lower().split("x") if isinstance(text, str) else text))
-    except (ValueError, TypeError, AttributeError):
-        raise VSRError(f"input size {text!r}: use WIDTHxHEIGHT, e.g. 320x180") from None
-    if w < 8 or h < 8:
-        raise VSRError(f"input size {w}x{h} is too small (at least 8x8)")
-    return w, h
+    """"320x180" (or [320, 180]) -> (320, 180), at least 8x8."""
+    return parse_text_size(text, "input_size", "320x180", minimum=8)
 
 
 def parse_batch(value: Any) -> int | str:
@@ -76,7 +71,7 @@ def _check(cfg: BenchConfig) -> None:
         raise VSRError("--frames and --repeats must be at least 1")
     if cfg.cpu_workers < 0:
         raise VSRError("--cpu-workers must be 0 (auto) or more")
-    from pipelines.device_colour import COLOUR_MODES
+    from pipelines.common.device_colour import COLOUR_MODES
 
     if cfg.colour not in COLOUR_MODES:
         raise VSRError(f"--colour {cfg.colour}: use {', '.join(COLOUR_MODES)}")

@@ -6,13 +6,15 @@ from typing import Any
 
 from pipelines.bench import workload
 from pipelines.bench.measure import cpu_s
-from pipelines.device_colour import colour_beside_model
+from pipelines.common.device_colour import colour_beside_model
 
 
 def child_pipeline(job: dict) -> dict[str, Any]:
     import torch
 
-    from pipelines.file import Notices, upscale_file
+    from pipelines.common.notices import Notices
+    from pipelines.common.settings import EngineSettings, PipelineSettings, UpscaleConfig
+    from pipelines.upscale import PassOptions, upscale_file
     from vsr.io import EncodeSettings, probe
 
     if job.get("threads"):
@@ -28,10 +30,12 @@ def child_pipeline(job: dict) -> dict[str, Any]:
                                                   colour_beside_model(colour, engine.device), info), 1)
     collected = Notices(echo=False)
     cpu0 = cpu_s()
-    report = upscale_file(job["clip"], job["out"], engine, scale, info=info, batch=job["batch"], overwrite=True,
-                          encode=EncodeSettings(codec=job["codec"], preset=job["preset"]), progress=False,
-                          notices=collected, labels={"model": job["model"], "device": str(engine.device),
-                                                     "precision": engine.precision}, colour=colour)
+    cfg = UpscaleConfig(engine=EngineSettings(batch=job["batch"], colour=colour),
+                        encode=EncodeSettings(codec=job["codec"], preset=job["preset"]),
+                        pipeline=PipelineSettings(hwdec="none"))
+    opts = PassOptions(info=info, overwrite=True, progress=False,
+                       labels={"model": job["model"], "device": str(engine.device), "precision": engine.precision})
+    report = upscale_file(job["clip"], job["out"], engine, scale, cfg, opts, collected)
     return {"fps": round(report.fps, 4), "frames": report.frames, "wall_s": report.wall_s,
             "cpu_ms_per_frame": round((cpu_s() - cpu0) * 1000 / max(1, report.frames), 3), "colour_setting": colour,
             "stages": report.stages, "peak_rss_mib": report.peak_rss_mib, "codec": report.codec,

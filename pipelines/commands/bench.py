@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipelines.bench import BenchConfig, format_table, plot, run_bench
-    from pipelines.config import load_config, overrides_from_args
+    from pipelines.common.config import load_config, overrides_from_args
     from vsr.errors import VSRError
 
     for path in (args.json, args.plot):

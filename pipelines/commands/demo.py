@@ -24,15 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.file import Notices, UpscaleConfig, run_upscale
+    from pipelines.common.notices import Notices
+    from pipelines.common.parsing import parse_size
+    from pipelines.common.settings import UpscaleConfig
+    from pipelines.upscale import run_upscale
     from vsr.errors import VSRError
     from vsr.io.synth import write_pattern_clip
     from vsr.models import resolve_model
 
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise VSRError(f"--size {args.size}: expected WxH, e.g. 160x90") from None
+    width, height = parse_size(args.size, "size", "160x90")
     if width < 16 or height < 16 or args.seconds <= 0:
         raise VSRError("--size must be at least 16x16 and --seconds positive")
     cfg = UpscaleConfig()

@@ -66,8 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.config import load_config, overrides_from_args
-    from pipelines.live_config import LiveConfig
+    from pipelines.common.config import load_config, overrides_from_args
+    from pipelines.live.config import LiveConfig
     from vsr.errors import VSRError
     from vsr.io.live_sinks import display_problem
 

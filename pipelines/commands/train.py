@@ -27,10 +27,9 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from pipelines.train import Overrides, apply_overrides, load_config, run_training
+    from pipelines.common.config import overrides_from_args
+    from pipelines.train import FLAG_SETTINGS, load_config, run_training
 
-    cfg = apply_overrides(load_config(args.config), Overrides(
-        data=args.data, val=args.val, iters=args.iters, out=args.out, device=args.device, scale=args.scale,
-        init=args.init, threads=args.threads, seed=args.seed))
+    cfg = load_config(args.config, overrides_from_args(args, FLAG_SETTINGS))
     command = "python run_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return run_training(cfg, resume=args.resume, command=command)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.commands.common import add_engine_args, add_model_args
 
-# flag -> setting in pipelines.file.UpscaleConfig (flags override the --config preset only when given)
+# flag -> setting in pipelines.common.settings.UpscaleConfig (flags override the --config preset only when given)
 FLAG_SETTINGS = {
     "model": "model.name", "weights": "model.weights", "scale": "model.scale",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
@@ -78,14 +78,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.config import load_config, overrides_from_args
-    from pipelines.file import UpscaleConfig, run_upscale
+    from pipelines.common.config import load_config, overrides_from_args
+    from pipelines.common.settings import UpscaleConfig
+    from pipelines.upscale import run_upscale
 
     cfg = load_config(UpscaleConfig, args.config, overrides_from_args(args, FLAG_SETTINGS))
     inputs = [Path(i) for i in args.input]
     segment_flags = (args.segments, args.work_dir, args.ray_address, args.resume or None, args.keep_work or None)
     if any(f is not None for f in segment_flags) or args.engine != "local" or len(inputs) > 1 or inputs[0].is_dir():
-        from pipelines.segments import run_segmented_command
+        from pipelines.segments.driver import run_segmented_command
 
         return run_segmented_command(args, inputs, cfg)
     report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite,

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from pipelines.device_colour import PlaneFormats
-from pipelines.stages import EOS, Stage
+from pipelines.common.device_colour import PlaneFormats
+from pipelines.common.stages import EOS, Stage
 from vsr.engine.colour import unpack_frames
 from vsr.engine.frames import YuvBatch
 from vsr.io import AudioFrames, Frame, VideoSink, VideoSource

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
-from tqdm import tqdm
+from pipelines.common.engine_factory import build_engine
+from pipelines.common.notices import Notices
+from pipelines.common.progress import progress_bar
+from pipelines.common.settings import UpscaleConfig
+from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment
 
-from pipelines.file import Notices, UpscaleConfig, build_engine
-from pipelines.segments import SegmentJob, SegmentResult, run_segment
 
-
-class LocalEngine:
+class LocalRunner:
     workers = 1
     return_bytes = False
 
-    def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool) -> None:
-        self.cfg, self.notices, self.progress = cfg, notices, progress
+    def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, loaded=None) -> None:
+        self.cfg, self.notices, self.progress, self.loaded = cfg, notices, progress, loaded
         self.labels: dict[str, str] = {}
         self.engine = None
 
-    def __enter__(self) -> LocalEngine:
-        self.engine, self.scale, self.labels = build_engine(self.cfg, self.notices)
+    def __enter__(self) -> LocalRunner:
+        built = build_engine(self.cfg.model, self.cfg.engine, self.notices, self.loaded)
+        self.engine, self.scale, self.labels = built.engine, built.scale, built.labels
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.engine is not None:
             self.engine.close()
         self.engine = None
@@ -33,8 +34,7 @@ class LocalEngine:
         return f"this process ({self.labels['device']}, {self.labels['precision']})"
 
     def run(self, jobs: list[SegmentJob], record: Callable[[SegmentResult], None], total: int, initial: int) -> int:
-        bar = tqdm(total=total, initial=initial, unit="frame", desc="segments", disable=not self.progress,
-                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        bar = progress_bar(total, "segments", enabled=self.progress, initial=initial)
         done = initial
         try:
             for job in jobs:

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from pipelines.common.engine_factory import build_engine
+from pipelines.common.notices import Notices
+from pipelines.common.progress import progress_bar
+from pipelines.common.settings import UpscaleConfig
+from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment, worker_name
+from vsr.errors import ConfigError, VSRError
 
-from pipelines.file import Notices, UpscaleConfig
-from pipelines.segments import SegmentJob, SegmentResult
-from vsr.errors import VSRError
-
-INSTALL_HINT = "--engine ray needs Ray: pip install '.[ray]' in the project folder (or pip install ray)"
+INSTALL_HINT = "pip install '.[ray]' in the project folder (or pip install ray)"
 _PROGRESS_EVERY_S = 0.5
 
 
@@ -35,7 +36,7 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise VSRError(INSTALL_HINT) from None
+        raise ConfigError("{engine} ray needs Ray", hint=INSTALL_HINT) from None
     return ray
 
 
@@ -62,9 +63,6 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
     """The body of a Ray task: load the model, run the segment, report frames as they are written."""
     import ray
 
-    from pipelines.file import build_engine
-    from pipelines.segments import run_segment, worker_name
-
     key = f"{job.job}:{job.segment.index}"
     attempt = ray.get(progress.start.remote(key))  # waited for: a worker killed after this counts as a retry
     running = None
@@ -72,7 +70,8 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
         # Which worker holds which segment: for people watching a cluster (and for the worker-kill test).
         running = Path(f"{job.dest}.running")
         running.write_text(json.dumps({"worker": worker_name(), "pid": os.getpid(), "started": time.time()}))
-    engine, scale, labels = build_engine(job.config, Notices(echo=False))
+    built = build_engine(job.config.model, job.config.engine, Notices(echo=False))
+    engine, scale, labels = built.engine, built.scale, built.labels
     last = [0.0]
 
     def on_frames(n: int) -> None:
@@ -92,7 +91,7 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
     return result
 
 
-class RayEngine:
+class RayRunner:
     def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, *, address: str | None,
                  work_dir_given: bool, max_retries: int = 3) -> None:
         self.cfg, self.notices, self.progress = cfg, notices, progress
@@ -104,7 +103,7 @@ class RayEngine:
         self.workers = 1
         self._started = False
 
-    def __enter__(self) -> RayEngine:
+    def __enter__(self) -> RayRunner:
         ray = self.ray
         if not ray.is_initialized():
             if self.progress:
@@ -136,8 +135,7 @@ class RayEngine:
         resources = {"num_gpus": 1} if self.gpus else {"num_cpus": 1}
         task = ray.remote(_segment_task).options(max_retries=self.max_retries, retry_exceptions=False, **resources)
         refs = {task.remote(job, progress): job for job in jobs}
-        bar = tqdm(total=total, initial=initial, unit="frame", desc="segments", disable=not self.progress,
-                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        bar = progress_bar(total, "segments", enabled=self.progress, initial=initial)
         retried = 0
         try:
             while refs:
@@ -164,7 +162,8 @@ class RayEngine:
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, VSRError):
-                raise VSRError(f"{seg}: {cause}") from None
+                raise type(cause)(f"{seg}: {cause.message}", hint=cause.hint, setting=cause.setting,
+                                  value=cause.value) from None
             raise VSRError(f"{seg} failed on a Ray worker: {cause!r}") from None
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
             raise VSRError(f"{seg}: its worker died {self.max_retries + 1} times; giving up "

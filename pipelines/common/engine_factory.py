@@ -1,0 +1,60 @@
+"""The one place that turns settings into a loaded model and its Engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipelines.common.notices import Notices
+from pipelines.common.settings import EngineSettings, ModelSettings
+from vsr.errors import ConfigError
+from vsr.io import SourceInfo
+
+
+@dataclass
+class BuiltEngine:
+    engine: Callable  # vsr.engine.runner.Engine (frames in, frames out)
+    scale: int
+    labels: dict[str, str]  # model, device, precision, engine: for reports
+
+
+def engine_config(settings: EngineSettings):
+    """The vsr.engine EngineConfig for these settings."""
+    from vsr.engine.runner import EngineConfig
+
+    if settings.tile < 0:
+        raise ConfigError("must be 0 (whole frames) or a tile size in pixels", setting="tile", value=settings.tile)
+    return EngineConfig(device=settings.device, precision=settings.precision, channels_last=settings.channels_last,
+                        tile=settings.tile, cpu_workers=settings.cpu_workers, compile=bool(settings.compile),
+                        compile_mode=settings.compile or "default")
+
+
+def load_model(model: ModelSettings):
+    """The vsr.models LoadedModel the settings name (downloaded and cached where it is an official one)."""
+    from vsr.models import resolve_model
+
+    return resolve_model(model.name, weights=model.weights, scale=model.scale)
+
+
+def build_engine(model: ModelSettings, settings: EngineSettings, notices: Notices, loaded=None) -> BuiltEngine:
+    """The model (or the `loaded` one, already resolved from the same settings) and its engine, with the labels a
+    report shows."""
+    from vsr.engine.runner import Engine
+
+    config = engine_config(settings)
+    loaded = loaded if loaded is not None else load_model(model)
+    engine = Engine(loaded.module, loaded.scale, config, notice=notices)
+    labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision,
+              "engine": engine.describe()}
+    return BuiltEngine(engine, loaded.scale, labels)
+
+
+def resolve_batch(batch: int | str, engine: Callable, info: SourceInfo, notices: Notices) -> int:
+    """`auto`: what the engine fits in memory at the input's size (a GPU; 1 elsewhere); a number as it is."""
+    if batch != "auto":
+        return int(batch)
+    suggest = getattr(engine, "suggest_batch", None)
+    chosen = suggest(info.height, info.width) if suggest is not None else 1
+    if chosen > 1:
+        notices(f"batch auto: {chosen} frames per model call at {info.width}x{info.height}")
+    return chosen
