@@ -34,12 +34,14 @@ def run(args: argparse.Namespace) -> int:
         raise VSRError(f"--tile {args.tile}: must be 0 (automatic) or a tile size in LR pixels")
     img = read_image(src)
 
-    from vsr.engine.runner import Engine, EngineConfig
+    from pipelines.common.engine_factory import build_engine, load_model
+    from pipelines.common.notices import Notices
+    from pipelines.common.settings import EngineSettings, ModelSettings
     from vsr.metrics.evaluate import upscale_image
-    from vsr.models import resolve_model
 
-    loaded = resolve_model(args.model, args.weights, args.scale)
-    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision, tile=args.tile))
+    loaded = load_model(ModelSettings(args.model, args.weights, args.scale))
+    engine = build_engine(ModelSettings(), EngineSettings(device=args.device, precision=args.precision,
+                                                          tile=args.tile), Notices(), loaded).engine
     start = time.perf_counter()
     out = upscale_image(engine, img)
     seconds = time.perf_counter() - start

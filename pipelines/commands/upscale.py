@@ -86,10 +86,24 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(i) for i in args.input]
     segment_flags = (args.segments, args.work_dir, args.ray_address, args.resume or None, args.keep_work or None)
     if any(f is not None for f in segment_flags) or args.engine != "local" or len(inputs) > 1 or inputs[0].is_dir():
-        from pipelines.segments.driver import run_segmented_command
-
-        return run_segmented_command(args, inputs, cfg)
+        return _run_segmented(args, inputs, cfg)
     report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite,
                          report_path=args.report, progress=not args.no_progress)
+    print(report.summary())
+    return 0
+
+
+def _run_segmented(args: argparse.Namespace, inputs: list[Path], cfg) -> int:
+    """`upscale ... --segments ...` (or several inputs, or a folder)."""
+    from pipelines.segments import SegmentOptions, expand_inputs, run_segmented
+    from vsr.errors import ConfigError
+
+    if cfg.pipeline.max_frames is not None:
+        raise ConfigError("{frames} previews a single pass; it cannot be combined with segments or several inputs")
+    opts = SegmentOptions(segments=args.segments or "auto", work_dir=Path(args.work_dir) if args.work_dir else None,
+                          resume=args.resume, keep_work=args.keep_work, engine=args.engine,
+                          ray_address=args.ray_address)
+    report = run_segmented(expand_inputs(inputs, Path(args.output)), cfg, opts, overwrite=args.overwrite,
+                           report_path=args.report, progress=not args.no_progress)
     print(report.summary())
     return 0

@@ -13,7 +13,6 @@ from typing import Any
 from pipelines.common.engine_factory import load_model
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
-from pipelines.segments.inputs import expand_inputs
 from pipelines.segments.join import join_segments
 from pipelines.segments.manifest import (
     Manifest,
@@ -250,16 +249,3 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
         report.write_json(report_path)
     return report
 
-
-def run_segmented_command(args: Any, inputs: list[Path], cfg: UpscaleConfig) -> int:
-    """`upscale ... --segments ...` (or several inputs): the flags of pipelines/commands/upscale.py."""
-    if cfg.pipeline.max_frames is not None:
-        raise ConfigError("{frames} previews a single pass; it cannot be combined with segments or several inputs")
-    opts = SegmentOptions(segments=args.segments or "auto", work_dir=Path(args.work_dir) if args.work_dir else None,
-                          resume=args.resume, keep_work=args.keep_work, engine=args.engine,
-                          ray_address=args.ray_address)
-    pairs = expand_inputs(inputs, Path(args.output))
-    report = run_segmented(pairs, cfg, opts, overwrite=args.overwrite, report_path=args.report,
-                           progress=not args.no_progress)
-    print(report.summary())
-    return 0
