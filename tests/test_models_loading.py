@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vsr.models import REGISTRY, infer_arch, load_model, resolve_model
-from vsr.models.inspect import ArchSpec
+from vsr.models import REGISTRY, ArchSpec, infer_arch, load_model, resolve_model
 
 from .conftest import SHARED, run_cli
 

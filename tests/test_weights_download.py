@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from vsr.errors import VSRError
+from vsr.fs import sha256_file
 from vsr.models import REGISTRY, resolve_model
-from vsr.models.weights import fetch_weights, sha256_of
+from vsr.models.weights import fetch_weights
 
 from .conftest import SHARED, run_cli
 
@@ -82,7 +83,7 @@ def test_first_use_downloads_and_verifies_then_the_cache_serves(tmp_path, cache,
         monkeypatch.setenv("VSR_WEIGHTS_URL", server.url)
         path = fetch_weights(ENTRY)
         assert server.requests == [f"/{FILENAME}"]
-        assert path.parent == cache and sha256_of(path) == ENTRY.sha256
+        assert path.parent == cache and sha256_file(path) == ENTRY.sha256
         assert sorted(p.name for p in cache.iterdir()) == [path.name]  # no temporary left behind
         again = resolve_model("safmnpp-light-x4")  # by name: from the cache, no second request
         assert server.requests == [f"/{FILENAME}"]

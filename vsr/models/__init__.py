@@ -1,4 +1,9 @@
-"""Model architectures, checkpoint inspection, the registry and the weights cache."""
+"""Model architectures, checkpoint inspection, the registry and the weights cache.
+
+Each model family is one file (safmn.py, safmn_ntire23.py, safmnpp.py): its blocks, its network, its checkpoint
+signature and its named variants, registered when the file is imported below. Adding a family is one new file
+and one name in the import of families.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ from pathlib import Path
 
 from torch import nn
 
-from vsr.errors import VSRError
+# the families, in the order `vsr models` lists them (each registers itself); bicubic, the baseline, last
+from vsr.errors import ModelError
+from vsr.models import safmn, safmn_ntire23, safmnpp  # noqa: F401
 from vsr.models.bicubic import Bicubic
-from vsr.models.inspect import ArchSpec, infer_arch, load_model, read_checkpoint
-from vsr.models.registry import REGISTRY, ModelEntry, get_entry
+from vsr.models.checkpoint import infer_arch, load_model, read_checkpoint
+from vsr.models.registry import REGISTRY, ArchSpec, ModelEntry, get_entry
 from vsr.models.weights import cached_path, fetch_weights, is_cached
 
 __all__ = [
@@ -19,7 +26,7 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "default"
-# Official checkpoints that `--model auto` may pick when already cached, best first, by scale.
+# Official checkpoints that the `auto` model may pick when already cached, best first, by scale.
 _AUTO_PREFERENCE = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}"]
 
 
@@ -44,7 +51,7 @@ def default_weights_path(scale: int) -> Path:
 
 
 def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: int | None = None) -> LoadedModel:
-    """Turn --model/--weights/--scale into a loaded model.
+    """Turn the model, weights and scale settings into a loaded model.
 
     `weights` always wins and needs no architecture named. `auto` never downloads: a cached official
     checkpoint of the requested scale, else the default shipped in the package.
@@ -52,7 +59,7 @@ def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: 
     if weights is not None:
         module, arch = load_model(weights)
         if scale is not None and arch.scale != scale:
-            raise VSRError(f"{weights}: is a x{arch.scale} model, but --scale {scale} was requested")
+            raise ModelError(f"{weights}: is a x{arch.scale} model, but {{scale}} {scale} was requested")
         label = name if name not in ("auto", None) else Path(weights).stem
         return LoadedModel(module, label, arch.scale, arch, str(weights))
     if name in (None, "auto"):
@@ -62,7 +69,7 @@ def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: 
         s = scale or 2
         return LoadedModel(Bicubic(s).eval(), "bicubic", s, None, "bicubic")
     if scale is not None and entry.arch.scale != scale:
-        raise VSRError(f"model {name} is x{entry.arch.scale}, but --scale {scale} was requested")
+        raise ModelError(f"model {name} is x{entry.arch.scale}, but {{scale}} {scale} was requested")
     path = fetch_weights(entry)
     module, arch = load_model(path, expect=entry.arch)
     return LoadedModel(module, name, arch.scale, arch, str(path))
@@ -79,6 +86,5 @@ def _resolve_auto(scale: int | None) -> LoadedModel:
     if path.is_file():
         module, arch = load_model(path)
         return LoadedModel(module, f"safmn-default-x{s}", s, arch, str(path))
-    raise VSRError(
-        f"no x{s} model is available offline; name one with --model (downloads it) or pass --weights PATH"
-    )
+    raise ModelError(f"no x{s} model is available offline",
+                     hint="name one with {model} (downloads it) or pass {weights} PATH")

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.models.registry import ModelEntry, register_model
+
 
 class Bicubic(nn.Module):
     def __init__(self, upscaling_factor: int) -> None:
@@ -14,3 +16,6 @@ class Bicubic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+
+
+register_model(ModelEntry("bicubic", None, None, None, "bicubic interpolation, any scale (baseline, no weights)"))

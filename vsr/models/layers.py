@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import handle_torch_function, has_torch_function_unary
 
 
 class LayerNorm(nn.Module):
@@ -61,6 +62,45 @@ def pooled_size(h: int, w: int, factor: int) -> tuple[int, int]:
     inputs the level becomes a global max pool, the natural limit of the operation.
     """
     return max(1, h // factor), max(1, w // factor)
+
+
+def max_pool_by(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Max pool an (N, C, H, W) tensor to (max(1, H // factor), max(1, W // factor)), as SAFM does.
+
+    Overridable like a torch function: whoever needs another form of the same pooling (the ONNX exporter, whose
+    graph must keep the frame-dependent size symbolic) replaces it with a `TorchFunctionMode`
+    (`vsr.models.export_ops.export_forms`); the model itself only ever asks for the pooling.
+    """
+    if has_torch_function_unary(x):
+        return handle_torch_function(max_pool_by, (x,), x, factor)
+    if torch.onnx.is_in_onnx_export():
+        # Transitional, for an exporter that does not enter `export_forms()` yet: remove these three lines once
+        # vsr/engine/onnx_export.py exports inside `export_forms()`.
+        from vsr.models.export_ops import adaptive_max_pool_gather
+        return adaptive_max_pool_gather(x, factor)
+    h, w = x.shape[-2:]
+    return F.adaptive_max_pool2d(x, pooled_size(h, w, factor))
+
+
+def channel_mixer(dim: int, ffn_scale: float, bias: bool) -> nn.Sequential:
+    """The convolutional channel mixer of every family: 3x3 conv expanding by `ffn_scale`, GELU, 1x1 conv back.
+
+    A Sequential, so the state-dict keys are `<name>.0.*` and `<name>.2.*` as in the authors' checkpoints.
+    """
+    hidden_dim = int(dim * ffn_scale)
+    return nn.Sequential(
+        nn.Conv2d(dim, hidden_dim, 3, 1, 1, bias=bias),
+        nn.GELU(),
+        nn.Conv2d(hidden_dim, dim, 1, 1, 0, bias=bias),
+    )
+
+
+def pixel_shuffle_head(dim: int, scale: int, bias: bool = True) -> nn.Sequential:
+    """The reconstruction of every family (`to_img`): 3x3 conv to 3 * scale**2 channels, then PixelShuffle."""
+    return nn.Sequential(
+        nn.Conv2d(dim, 3 * scale**2, 3, 1, 1, bias=bias),
+        nn.PixelShuffle(scale),
+    )
 
 
 def upsample_residual(x: torch.Tensor, scale: int) -> torch.Tensor:

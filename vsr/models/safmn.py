@@ -1,6 +1,7 @@
 """SAFMN as defined in the paper (Sun et al., ICCV 2023): efficient (dim 36, 8 blocks) and large (dim 128, 16 blocks).
 
-Parameter names follow the authors' `safmn_arch.py`, so their checkpoints load with strict=True.
+Parameter names follow the authors' `safmn_arch.py`, so their checkpoints load with strict=True. This file holds
+the blocks (SAFM, CCM, FMM), the network, its checkpoint signature and the paper's published models.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.export_ops import adaptive_max_pool_by
-from vsr.models.layers import LayerNorm
+from vsr.models.layers import LayerNorm, channel_mixer, max_pool_by, pixel_shuffle_head
+from vsr.models.registry import GITHUB_RELEASE, HF_REPO, ArchSpec, Family, ModelEntry, register_family, register_model
 
 
 class SAFM(nn.Module):
@@ -39,7 +40,7 @@ class SAFM(nn.Module):
         chunks = x.chunk(self.n_levels, dim=1)
         levels = [self.mfr[0](chunks[0])]
         for i in range(1, self.n_levels):
-            s = adaptive_max_pool_by(chunks[i], 2 ** (i + self.pool_offset))
+            s = max_pool_by(chunks[i], 2 ** (i + self.pool_offset))
             s = self.mfr[i](s)
             levels.append(F.interpolate(s, size=(h, w), mode="nearest"))
         return torch.cat(levels, dim=1)
@@ -54,12 +55,7 @@ class CCM(nn.Module):
 
     def __init__(self, dim: int, ffn_scale: float = 2.0, bias: bool = True) -> None:
         super().__init__()
-        hidden_dim = int(dim * ffn_scale)
-        self.ccm = nn.Sequential(
-            nn.Conv2d(dim, hidden_dim, 3, 1, 1, bias=bias),
-            nn.GELU(),
-            nn.Conv2d(hidden_dim, dim, 1, 1, 0, bias=bias),
-        )
+        self.ccm = channel_mixer(dim, ffn_scale, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ccm(x)
@@ -80,9 +76,6 @@ class FMM(nn.Module):
         return self.ccm(self.norm2(x)) + x
 
 
-AttBlock = FMM  # the authors' name for the block
-
-
 class SAFMN(nn.Module):
     """3x3 conv to features, `n_blocks` FMMs with a global feature residual, 3x3 conv + PixelShuffle."""
 
@@ -91,12 +84,30 @@ class SAFMN(nn.Module):
         self.scale = upscaling_factor
         self.to_feat = nn.Conv2d(3, dim, 3, 1, 1)
         self.feats = nn.Sequential(*[FMM(dim, ffn_scale) for _ in range(n_blocks)])
-        self.to_img = nn.Sequential(
-            nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1),
-            nn.PixelShuffle(upscaling_factor),
-        )
+        self.to_img = pixel_shuffle_head(dim, upscaling_factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.to_feat(x)
         feat = self.feats(feat) + feat
         return self.to_img(feat)
+
+
+# -- checkpoint signature and published models ---------------------------------------------------------------------
+# Only the paper's blocks have LayerNorms (`norm1`).
+register_family(Family("safmn", SAFMN, signature=("feats.0.norm1.weight",), ffn_key="feats.0.ccm.ccm.0.weight"))
+
+EFFICIENT = {"dim": 36, "n_blocks": 8, "ffn_scale": 2.0}
+LARGE = {"dim": 128, "n_blocks": 16, "ffn_scale": 2.0}
+
+
+def _paper(name: str, scale: int, size: dict, url: str, note: str) -> None:
+    register_model(ModelEntry(name, ArchSpec("safmn", scale=scale, **size), url, None, note))
+
+
+for _s in (2, 3, 4):
+    _paper(f"safmn-x{_s}", _s, EFFICIENT, f"{HF_REPO}/SAFMN_DF2K_x{_s}.pth", f"paper SAFMN (efficient), DF2K, x{_s}")
+for _s in (2, 3, 4):
+    _paper(f"safmn-l-x{_s}", _s, LARGE, f"{HF_REPO}/SAFMN_L_DF2K_x{_s}.pth", f"paper SAFMN-L (large), DF2K, x{_s}")
+for _s in (2, 4):
+    _paper(f"safmn-real-x{_s}", _s, LARGE, f"{GITHUB_RELEASE}/SAFMN_L_Real_LSDIR_x{_s}-v2.pth",
+           f"SAFMN-L for real-world degradations, LSDIR, x{_s}")

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from vsr.errors import VSRError
-from vsr.models.inspect import extract_state_dict
+from vsr.errors import ConfigError, InputError, ModelError, VSRError
+from vsr.fs import atomic_path, sha256_file
+from vsr.models.checkpoint import extract_state_dict
 from vsr.models.registry import ModelEntry
 
 CACHE_ENV = "VSR_CACHE_DIR"
 # A mirror (or a local server in tests): each official file is fetched by its file name from this base address.
 MIRROR_ENV = "VSR_WEIGHTS_URL"
+_BLOCK = 1 << 20
 
 
 def cache_dir() -> Path:
@@ -33,14 +33,6 @@ def cached_path(entry: ModelEntry) -> Path:
 
 def is_cached(entry: ModelEntry) -> bool:
     return entry.url is not None and cached_path(entry).is_file()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_url(entry: ModelEntry) -> str | None:
@@ -60,49 +52,51 @@ def fetch_weights(entry: ModelEntry, url: str | None = None, timeout_s: float = 
     """
     url = url or download_url(entry)
     if url is None:
-        raise VSRError(f"model {entry.name!r} has no weights to download")
+        raise ModelError(f"model {entry.name!r} has no weights to download")
     target = cached_path(entry)
     if target.is_file():
         return target
+    hint = f"set {CACHE_ENV} elsewhere"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
-        raise VSRError(
-            f"cannot write to the weights cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} elsewhere"
-        ) from None
-    tmp = Path(tmp_name)
+        raise ConfigError(f"cannot write to the weights cache {target.parent} ({exc.strerror or exc})",
+                          hint=hint) from None
     try:
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                expected = resp.headers.get("Content-Length")
-                received = 0
-                while block := resp.read(1 << 20):
-                    out.write(block)
-                    received += len(block)
-            if expected is not None and expected.isdigit() and received < int(expected):
-                raise http.client.IncompleteRead(b"", int(expected) - received)
-        # http.client.HTTPException covers a connection closed before Content-Length bytes (IncompleteRead).
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(exc, http.client.IncompleteRead):
-                reason = f"the connection closed after {received:,} of {expected} bytes"
-            raise VSRError(
-                f"cannot download {entry.name} from {url} ({reason}); "
-                f"download it yourself and pass --weights PATH"
-            ) from None
-        if entry.sha256 and (got := sha256_of(tmp)) != entry.sha256:
-            raise VSRError(
-                f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}..."
-            )
-        _check_loadable(tmp, entry, url)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with atomic_path(target) as tmp:  # renamed over `target` only if the block ends without an error
+            _download(entry, url, tmp, timeout_s)
+            _verify(entry, url, tmp)
+    except InputError as exc:  # from atomic_path: the cache folder cannot be written to
+        raise ConfigError(f"cannot write to the weights cache: {exc.message}", hint=hint) from None
     return target
 
 
-def _check_loadable(path: Path, entry: ModelEntry, url: str) -> None:
+def _download(entry: ModelEntry, url: str, dest: Path, timeout_s: float) -> None:
+    """`url` into `dest`; any network failure, a short body included, is one error naming the address."""
+    received, expected = 0, None
+    try:
+        with open(dest, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            expected = resp.headers.get("Content-Length")
+            while block := resp.read(_BLOCK):
+                out.write(block)
+                received += len(block)
+        if expected is not None and expected.isdigit() and received < int(expected):
+            raise http.client.IncompleteRead(b"", int(expected) - received)
+    # http.client.HTTPException covers a connection closed before Content-Length bytes (IncompleteRead).
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(exc, http.client.IncompleteRead):
+            reason = f"the connection closed after {received:,} of {expected} bytes"
+        raise ModelError(f"cannot download {entry.name} from {url} ({reason})",
+                         hint="download it yourself and pass {weights} PATH") from None
+
+
+def _verify(entry: ModelEntry, url: str, path: Path) -> None:
+    """The published checksum (where known), then a loadable state dict."""
+    if entry.sha256 and (got := sha256_file(path)) != entry.sha256:
+        raise ModelError(
+            f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}..."
+        )
     import torch
 
     try:
@@ -110,4 +104,4 @@ def _check_loadable(path: Path, entry: ModelEntry, url: str) -> None:
     except VSRError:
         raise
     except Exception:
-        raise VSRError(f"download of {entry.name} from {url} is not a PyTorch checkpoint") from None
+        raise ModelError(f"download of {entry.name} from {url} is not a PyTorch checkpoint") from None
