@@ -6,8 +6,6 @@ Weights files load by path alone here (`vsr.models.load_model`) and in the autho
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr.errors import VSRError
-from vsr.models.inspect import read_checkpoint
+from vsr.errors import ModelError
+from vsr.fs import atomic_path
+from vsr.models.checkpoint import load_file, read_checkpoint
 from vsr.models.registry import get_entry
 from vsr.models.weights import fetch_weights
 
@@ -27,16 +26,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint gets the usual permissions
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def cpu_state(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -59,17 +50,11 @@ def save_ema_only(path: str | Path, params_ema: dict[str, torch.Tensor]) -> None
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
     """A `*_last.pth` written by `train`, checked to hold the resumable state."""
-    path = Path(path)
-    if not path.is_file():
-        raise VSRError(f"--resume: file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for bad zips, bad pickles and truncation
-        raise VSRError(f"--resume: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+    state = load_file(path, setting="resume")
     missing = [k for k in ("params", "params_ema", *STATE_KEYS) if not isinstance(state, dict) or k not in state]
     if missing:
-        raise VSRError(f"--resume: {path} holds no training state (missing {', '.join(missing)}); "
-                       "resume from the *_last.pth that train writes, or use --init to fine-tune from weights")
+        raise ModelError(f"holds no training state (missing {', '.join(missing)})", setting="resume", value=path,
+                         hint="resume from the *_last.pth that train writes, or use {init} to fine-tune from weights")
     return state
 
 
@@ -93,11 +78,11 @@ def init_from(model: nn.Module, source: str) -> InitReport:
     A model of another scale shares everything but `to_img`, which then starts from its random initialisation.
     """
     if Path(source).is_file():
-        sd = read_checkpoint(source)
+        sd = read_checkpoint(source, setting="init")
     else:
-        entry = get_entry(source)  # a one-line VSRError for unknown names
+        entry = get_entry(source)  # a one-line ModelError for unknown names
         if entry.arch is None:
-            raise VSRError(f"--init {source}: has no weights to start from")
+            raise ModelError("has no weights to start from", setting="init", value=source)
         sd = read_checkpoint(fetch_weights(entry))
     own = model.state_dict()
     report = InitReport(source)
@@ -111,7 +96,8 @@ def init_from(model: nn.Module, source: str) -> InitReport:
             take[key] = sd[key]
             report.loaded.append(key)
     if not take:
-        raise VSRError(f"--init {source}: shares no layer with this model (is it a SAFMN of the same size?)")
+        raise ModelError("shares no layer with this model (is it a SAFMN of the same size?)", setting="init",
+                         value=source)
     model.load_state_dict(take, strict=False)
     return report
 

@@ -19,7 +19,7 @@ import av
 import numpy as np
 import torch
 
-from vsr.errors import VSRError
+from vsr.errors import ConfigError, InputError, VSRError
 from vsr.metrics.evaluate import make_lr, mod_crop, to_8bit
 from vsr.metrics.image_io import IMAGE_SUFFIXES, read_image
 
@@ -79,21 +79,21 @@ class LoadReport:
 def collect_files(paths: list[str | Path]) -> list[Path]:
     """The image and video files named by `paths` (folders are searched recursively, sorted)."""
     if not paths:
-        raise VSRError("no training data: give --data DIR_OR_FILE (or data.paths in the config)")
+        raise ConfigError("no training data: give {data} DIR_OR_FILE (or data.paths in the config)")
     known = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in known)
             if not found:
-                raise VSRError(f"{p}: no images or videos in this folder")
+                raise InputError(f"{p}: no images or videos in this folder")
             files += found
         elif p.is_file():
             if p.suffix.lower() not in known:
-                raise VSRError(f"{p}: not an image or video file (by its extension)")
+                raise InputError(f"{p}: not an image or video file (by its extension)")
             files.append(p)
         else:
-            raise VSRError(f"training data not found: {p}")
+            raise InputError(f"training data not found: {p}")
     return files
 
 
@@ -165,7 +165,7 @@ def load_training_set(paths: list[str | Path], scale: int, lr_patch: int, video_
             add(f.name, img)
             report.images += len(examples) - before
     if not examples:
-        raise VSRError(f"no usable training data in {', '.join(map(str, paths))}: {report.summary()}")
+        raise InputError(f"no usable training data in {', '.join(map(str, paths))}: {report.summary()}")
     return examples, report
 
 

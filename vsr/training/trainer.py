@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr.errors import VSRError
+from vsr.errors import ConfigError, ModelError
 from vsr.metrics.evaluate import evaluate_folder
-from vsr.models.inspect import ArchSpec
+from vsr.models.registry import ArchSpec
 from vsr.training.checkpoint import atomic_save, cpu_state, save_weights
 from vsr.training.config import TrainConfig
 from vsr.training.data import BatchLoader
@@ -47,7 +47,7 @@ class ValResult:
 
 
 def output_paths(out: str | Path) -> dict[str, Path]:
-    """--out runs/x.pth -> the best weights (x.pth), the resumable last state (x_last.pth) and the log (x.json)."""
+    """out runs/x.pth -> the best weights (x.pth), the resumable last state (x_last.pth) and the log (x.json)."""
     out = Path(out)
     return {"best": out, "last": out.with_name(f"{out.stem}_last{out.suffix}"), "log": out.with_suffix(".json")}
 
@@ -90,8 +90,8 @@ class Trainer:
             out = self.model(x)
         loss, l1, fft = self.criterion(out, y)
         if not torch.isfinite(loss):
-            raise VSRError(f"the loss became {loss.item()} at iteration {self.iteration + 1}; lower optim.lr "
-                           "or set optim.grad_clip")
+            raise ConfigError(f"the loss became {loss.item()} at iteration {self.iteration + 1}",
+                              hint="lower optim.lr or set optim.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip > 0:
@@ -146,7 +146,7 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             detail = " ".join(str(exc).split())[:200]
-            raise VSRError(f"--resume: the state does not fit this model/config: {detail}") from None
+            raise ModelError(f"{{resume}}: the state does not fit this model/config: {detail}") from None
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
