@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from vsr.settings import build_settings
 from vsr.training.data import DataConfig
 from vsr.training.schedule import ScheduleConfig
 
@@ -63,19 +64,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass `cls` from a (YAML) mapping, recursing into nested dataclasses; unknown keys are errors."""
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields)})")
-    kwargs = {}
-    for name, value in values.items():
-        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = from_dict(type(default), value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+def from_dict(cls: type, values: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass `cls` from a (YAML) mapping: vsr.settings' builder (every key and type checked)."""
+    return build_settings(cls, values, f"{where}." if where else "")
