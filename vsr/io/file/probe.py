@@ -1,0 +1,134 @@
+"""What a video file holds: `probe(path)` reads its header and first video frame into a `SourceInfo`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.errors import InputError, MediaError
+from vsr.io.colour import ColourDescription, bit_depth, describe_frame
+from vsr.io.planes import chroma_location, supported_pix_fmt
+
+
+@dataclass
+class StreamInfo:
+    index: int
+    type: str  # video, audio, subtitle, data, attachment
+    codec: str
+    metadata: dict[str, str]
+
+
+@dataclass
+class SourceInfo:
+    """A probed video file: its container, the video stream that is upscaled (size, timing, colour, depth,
+    rotation, tags) and the list of all its streams. (A live source is described by
+    `vsr.io.live.LiveSourceInfo`.)"""
+
+    path: Path
+    format_name: str
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction | None
+    frames: int | None  # from the header, or estimated from the duration; None if unknown
+    duration_s: float | None
+    colour: ColourDescription
+    bit_depth: int
+    pix_fmt: str
+    sample_aspect_ratio: Fraction | None
+    display_matrix: list[int] | None
+    rotation: int
+    metadata: dict[str, str]
+    video_metadata: dict[str, str]
+    video_index: int
+    streams: list[StreamInfo] = field(default_factory=list)
+    chroma_location: int = 0  # AVChromaLocation of the decoded frames (vsr.io.planes.chroma_location)
+
+    @property
+    def deep(self) -> bool:
+        return self.bit_depth > 8
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """The file opened for reading; a missing, unreadable or non-media file is a one-line error."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable")
+    try:
+        return av.open(str(path), "r")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path}: not a media file that FFmpeg can read ({exc.__class__.__name__})") from None
+
+
+def _display_matrix(frame: av.VideoFrame) -> list[int] | None:
+    for sd in frame.side_data:
+        if str(sd.type).endswith("DISPLAYMATRIX"):
+            return [int(v) for v in np.frombuffer(bytes(sd), dtype=np.int32)]
+    return None
+
+
+def _main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The picture, not cover art or thumbnails (attached pictures are video streams too)."""
+    movies = [v for v in container.streams.video
+              if not v.disposition & (av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails)]
+    return movies[0] if movies else container.streams.video[0]
+
+
+def _first_frame(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> av.VideoFrame | None:
+    try:
+        for packet in container.demux(vs):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue
+            if frames:
+                return frames[0]
+    except av.FFmpegError:
+        pass
+    return None
+
+
+def probe(path: str | Path) -> SourceInfo:
+    """Read the header and the first video frame (colour, depth and rotation live on the frames)."""
+    path = Path(path)
+    with open_input(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        vs = _main_video(container)
+        cc = vs.codec_context
+        first = _first_frame(container, vs)
+        if first is None:
+            raise MediaError(f"{path}: no decodable video frame in stream {vs.index} ({cc.name})")
+        tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
+        rate = vs.guessed_rate or vs.average_rate
+        rate = Fraction(rate) if rate else None
+        duration_s = None
+        if vs.duration is not None:
+            duration_s = float(vs.duration * tb)
+        elif container.duration is not None:
+            duration_s = container.duration / av.time_base
+        frames = vs.frames or None
+        if frames is None and duration_s and rate:
+            frames = max(1, round(duration_s * rate))
+        streams = [
+            StreamInfo(s.index, s.type, s.codec_context.codec.canonical_name if s.codec_context else "none",
+                       dict(s.metadata))
+            for s in container.streams
+        ]
+        return SourceInfo(
+            path=path, format_name=container.format.name, width=first.width, height=first.height, time_base=tb,
+            rate=rate, frames=frames, duration_s=duration_s, colour=describe_frame(first),
+            bit_depth=bit_depth(first), pix_fmt=first.format.name,
+            sample_aspect_ratio=Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None,
+            display_matrix=_display_matrix(first), rotation=int(first.rotation or 0),
+            metadata=dict(container.metadata), video_metadata=dict(vs.metadata), video_index=vs.index,
+            streams=streams, chroma_location=chroma_location(first) if supported_pix_fmt(first.format.name) else 0,
+        )
