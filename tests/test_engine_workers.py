@@ -12,7 +12,7 @@ from vsr.engine.device import probe_image
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
-from vsr.models.inspect import load_model
+from vsr.models import load_model
 
 from .conftest import SHARED, run_pipelined
 

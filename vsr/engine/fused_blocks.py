@@ -101,7 +101,7 @@ class FusedFMM(nn.Module):
 class FusedNtireBlock(nn.Module):
     """The NTIRE 2023 block: SAFM and CCM, each with its residual, no normalisation."""
 
-    def __init__(self, block: safmn_ntire23.AttBlock) -> None:
+    def __init__(self, block: safmn_ntire23.NormFreeFMM) -> None:
         super().__init__()
         self.safm = block.safm
         self.ccm = block.ccm.ccm
@@ -114,7 +114,7 @@ class FusedNtireBlock(nn.Module):
 class FusedSAFMNPPBlock(nn.Module):
     """SAFMN++ / light SAFMN++ block: SimpleSAFM, then the CCM with its GELU (and the block residual) fused."""
 
-    def __init__(self, block: safmnpp.AttBlock) -> None:
+    def __init__(self, block: safmnpp.SimpleFMM) -> None:
         super().__init__()
         self.safm = block.conv1
         mixer = block.conv2
@@ -127,7 +127,7 @@ class FusedSAFMNPPBlock(nn.Module):
         return conv_add(self.reduce, hidden, x) if self.residual else self.reduce(hidden)
 
 
-_FUSED = {safmn.FMM: FusedFMM, safmn_ntire23.AttBlock: FusedNtireBlock, safmnpp.AttBlock: FusedSAFMNPPBlock}
+_FUSED = {safmn.FMM: FusedFMM, safmn_ntire23.NormFreeFMM: FusedNtireBlock, safmnpp.SimpleFMM: FusedSAFMNPPBlock}
 
 
 def fuse_blocks(module: nn.Module) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 from vsr.engine.onnx_providers import first_line, import_onnxruntime
 from vsr.errors import ConfigError, InputError, ModelError, VSRError
 from vsr.fs import atomic_path
+from vsr.models.export_ops import export_forms
 
 DEFAULT_OPSET = 17
 
@@ -75,10 +76,11 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
             # the TorchScript exporter is deprecated in favour of torch.export, which cannot keep SAFM's pooled
             # sizes symbolic; the warning says nothing the user can act on
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(module, (example,), str(tmp), input_names=["lr"], output_names=["sr"],
-                              opset_version=opset, dynamo=False,
-                              dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"},
-                                            "sr": {0: "batch", 2: "out_height", 3: "out_width"}})
+            with export_forms():  # the graph forms of the model's frame-dependent ops
+                torch.onnx.export(module, (example,), str(tmp), input_names=["lr"], output_names=["sr"],
+                                  opset_version=opset, dynamo=False,
+                                  dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"},
+                                                "sr": {0: "batch", 2: "out_height", 3: "out_width"}})
         err, psnr = float("nan"), None
         if check:  # a different size and batch from the example: proves the axes really are dynamic
             x = _smooth_frame(2, 45, 37)

@@ -170,7 +170,7 @@ def _status_kib(field_name: str) -> int:
 
 def _probe_main(argv: list[str]) -> None:
     """The child process of `measure_peak_memory`: build, measure one forward, print one JSON line."""
-    from vsr.models.inspect import ArchSpec
+    from vsr.models import ArchSpec
 
     arch = ArchSpec(**json.loads(argv[0]))
     shape = tuple(json.loads(argv[1]))

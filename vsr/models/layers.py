@@ -73,11 +73,6 @@ def max_pool_by(x: torch.Tensor, factor: int) -> torch.Tensor:
     """
     if has_torch_function_unary(x):
         return handle_torch_function(max_pool_by, (x,), x, factor)
-    if torch.onnx.is_in_onnx_export():
-        # Transitional, for an exporter that does not enter `export_forms()` yet: remove this `if` block once
-        # vsr/engine/onnx_export.py exports inside `export_forms()`.
-        from vsr.models.export_ops import adaptive_max_pool_gather
-        return adaptive_max_pool_gather(x, factor)
     h, w = x.shape[-2:]
     return F.adaptive_max_pool2d(x, pooled_size(h, w, factor))
 

@@ -27,7 +27,6 @@ class NormFreeFMM(nn.Module):
         return self.ccm(x) + x
 
 
-AttBlock = NormFreeFMM  # the former name (vsr/engine/fused_blocks.py still uses it)
 
 
 class SAFMNNtire23(nn.Module):

@@ -84,7 +84,6 @@ class SimpleFMM(nn.Module):
         return out + x if self.residual else out
 
 
-AttBlock = SimpleFMM  # the former name (vsr/engine/fused_blocks.py still uses it)
 
 
 class SAFMNPP(nn.Module):
