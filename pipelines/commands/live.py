@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.common.config import load_config, overrides_from_args
     from pipelines.live.config import LiveConfig
     from vsr.errors import VSRError
-    from vsr.io.live_sinks import display_problem
+    from vsr.io.live.preview import display_problem
 
     cfg = load_config(LiveConfig, args.config, overrides_from_args(args, _OVERRIDES))
     if cfg.display and (problem := display_problem()):

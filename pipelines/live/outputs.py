@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 from pipelines.live.config import LiveConfig
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, is_hd
-from vsr.io.live_sinks import PreviewWindow, TimedWriter, WriterSettings, is_stream_target
+from vsr.io.encode import WriterSettings
+from vsr.io.live.preview import PreviewWindow
+from vsr.io.live.sinks import TimedWriter, is_stream_target
 
 
 def output_colour(info) -> ColourDescription:

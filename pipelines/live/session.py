@@ -31,9 +31,11 @@ from pipelines.live.outputs import LiveOutputs, output_colour
 from pipelines.live.report import LiveReport, LiveResult, ProcessedFrame
 from pipelines.live.stats import LiveStats, print_status, status_text
 from vsr.errors import ConfigError, InputError
-from vsr.io.capture import CapturedFrame, CaptureSettings, CaptureStage, open_source
-from vsr.io.live_sinks import check_recording_target, display_problem, is_stream_target
-from vsr.io.live_slot import LatestSlot
+from vsr.io.live.capture import CapturedFrame, CaptureSettings, open_source
+from vsr.io.live.preview import display_problem
+from vsr.io.live.sinks import check_recording_target, is_stream_target
+from vsr.io.live.slot import LatestSlot
+from vsr.io.live.stage import CaptureStage
 
 
 def check_live(cfg: LiveConfig) -> CaptureSettings:

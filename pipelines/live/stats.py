@@ -7,8 +7,8 @@ from collections import deque
 from typing import TextIO
 
 from pipelines.common.stats import percentile_ms
-from vsr.io.capture import CaptureStage
-from vsr.io.live_slot import LatestSlot
+from vsr.io.live.slot import LatestSlot
+from vsr.io.live.stage import CaptureStage
 
 
 class LiveStats:

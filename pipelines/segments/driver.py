@@ -35,7 +35,7 @@ from pipelines.upscale.checks import check_input_path, check_run_settings
 from vsr.errors import ConfigError, InputError, MediaError
 from vsr.fs import sha256_file, write_bytes_atomic
 from vsr.io import SourceInfo, probe
-from vsr.io.sink import check_output_path
+from vsr.io.file.sink import check_output_path
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines.upscale.checks import check_input_path
 from vsr.errors import InputError
-from vsr.io.sink import FORMATS
+from vsr.io.formats import FORMATS
 
 _VIDEO_EXTENSIONS = {*FORMATS, ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".y4m", ".ogv", ".3gp"}
 

@@ -30,7 +30,7 @@ from pipelines.upscale.report import FileReport, file_report
 from pipelines.upscale.stages import DecodeStage, EncodeStage, UpscaleStage
 from vsr.errors import MediaError
 from vsr.io import AtomicOutput, SourceInfo, TimeRange, VideoSink, VideoSource, probe
-from vsr.io.sink import check_output_path
+from vsr.io.file.sink import check_output_path
 
 
 @dataclass

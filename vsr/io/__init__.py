@@ -9,8 +9,6 @@
   (`vsr.io.colour`), frame planes (`vsr.io.planes`), text subtitles, test-pattern clips (`vsr.io.synth`).
 
 Knows nothing of models: frames leave and enter as RGB numpy arrays (or YUV planes) with their timestamps.
-The modules `vsr.io.source`, `sink`, `capture`, `live_sinks` and `live_slot` are the old paths, kept as
-re-exports.
 """
 
 from vsr.io.atomic import AtomicOutput

@@ -49,8 +49,7 @@ def check_recording_target(target: str, overwrite: bool) -> None:
     if not path.parent.exists():
         raise InputError(f"{target}: folder {path.parent} does not exist")
     if path.exists() and not overwrite:
-        # (spelled as the flag for as long as tests/test_live.py asserts this text on the library's error)
-        raise InputError(f"{target}: already exists (add --overwrite to replace it)")
+        raise InputError(f"{target}: exists", hint="pass {overwrite} to replace it")
 
 
 class TimedWriter:
