@@ -72,7 +72,10 @@ def test_bad_input_and_output_give_one_line_and_write_nothing(tmp_path: Path, cl
     assert "--cpu-workers" in _error(capsys, "upscale", str(clip), "-o", str(out), "--cpu-workers", "-1", *BICUBIC)
     assert "batch must be auto" in _error(capsys, "upscale", str(clip), "-o", str(out), "--batch", "many", *BICUBIC)
     assert "--compile fast" in _error(capsys, "upscale", str(clip), "-o", str(out), "--compile", "fast", *BICUBIC)
-    assert not out.exists()
+    assert "--tile -1" in _error(capsys, "upscale", str(clip), "-o", str(out), "--tile", "-1", *BICUBIC)
+    assert "--tile -1" in _error(capsys, "upscale", str(clip), "-o", str(tmp_path / "segs.mp4"), "--tile", "-1",
+                                 "--segments", "2", *BICUBIC)
+    assert not out.exists() and not (tmp_path / "segs.mp4").exists()
 
 
 def _yaml(tmp_path: Path, text: str) -> Path:

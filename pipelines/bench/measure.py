@@ -1,12 +1,8 @@
-"""What a child measures of itself (CPU seconds, RSS) and the percentiles of its samples."""
+"""What a child measures of itself: CPU seconds and RSS (percentiles: pipelines.common.stats)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from pipelines.common.stats import percentile
-
-__all__ = ["cpu_s", "percentile", "rss_mib"]
 
 
 def rss_mib(field_name: str) -> float | None:

@@ -14,8 +14,9 @@ from typing import Any
 from pipelines.bench import workload
 from pipelines.bench.config import MIN_BATCHES
 from pipelines.bench.machine import cuda_uuid, gpu_state
-from pipelines.bench.measure import cpu_s, percentile, rss_mib
+from pipelines.bench.measure import cpu_s, rss_mib
 from pipelines.common.device_colour import colour_beside_model
+from pipelines.common.stats import percentile
 
 
 def _describe_batch(x) -> str:

@@ -11,10 +11,10 @@ from typing import Any
 
 from pipelines.bench.config import MIN_BATCHES, ONNX_BACKENDS, BenchConfig
 from pipelines.bench.machine import machine_info
-from pipelines.bench.measure import percentile
 from pipelines.bench.report import row
 from pipelines.bench.spawn import child
 from pipelines.common.parsing import parse_size as parse_text_size
+from pipelines.common.stats import percentile
 from vsr.engine.perf import MALLOC_TUNABLES, OMP_WAIT_POLICY
 from vsr.errors import VSRError
 

@@ -34,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
         raise VSRError(f"--tile {args.tile}: must be 0 (automatic) or a tile size in LR pixels")
     img = read_image(src)
 
-    from pipelines.common.engine_factory import build_engine, load_model
+    from pipelines.common.engine_factory import build_engine, model_from_settings
     from pipelines.common.notices import Notices
     from pipelines.common.settings import EngineSettings, ModelSettings
     from vsr.metrics.evaluate import upscale_image
 
-    loaded = load_model(ModelSettings(args.model, args.weights, args.scale))
-    engine = build_engine(ModelSettings(), EngineSettings(device=args.device, precision=args.precision,
-                                                          tile=args.tile), Notices(), loaded).engine
+    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
+    settings = EngineSettings(device=args.device, precision=args.precision, tile=args.tile)
+    engine = build_engine(loaded, settings, Notices()).engine
     start = time.perf_counter()
     out = upscale_image(engine, img)
     seconds = time.perf_counter() - start

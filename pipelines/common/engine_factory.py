@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from pipelines.common.notices import Notices
 from pipelines.common.settings import EngineSettings, ModelSettings
-from vsr.errors import ConfigError
 from vsr.io import SourceInfo
+from vsr.models import LoadedModel
 
 
 @dataclass
@@ -19,31 +19,26 @@ class BuiltEngine:
 
 
 def engine_config(settings: EngineSettings):
-    """The vsr.engine EngineConfig for these settings."""
+    """The vsr.engine EngineConfig for these settings (checked by pipelines.upscale.checks.check_run_settings)."""
     from vsr.engine.runner import EngineConfig
 
-    if settings.tile < 0:
-        raise ConfigError("must be 0 (whole frames) or a tile size in pixels", setting="tile", value=settings.tile)
     return EngineConfig(device=settings.device, precision=settings.precision, channels_last=settings.channels_last,
                         tile=settings.tile, cpu_workers=settings.cpu_workers, compile=bool(settings.compile),
                         compile_mode=settings.compile or "default")
 
 
-def load_model(model: ModelSettings):
-    """The vsr.models LoadedModel the settings name (downloaded and cached where it is an official one)."""
+def model_from_settings(model: ModelSettings) -> LoadedModel:
+    """The model the settings name (an official one downloaded and cached once)."""
     from vsr.models import resolve_model
 
     return resolve_model(model.name, weights=model.weights, scale=model.scale)
 
 
-def build_engine(model: ModelSettings, settings: EngineSettings, notices: Notices, loaded=None) -> BuiltEngine:
-    """The model (or the `loaded` one, already resolved from the same settings) and its engine, with the labels a
-    report shows."""
+def build_engine(loaded: LoadedModel, settings: EngineSettings, notices: Notices) -> BuiltEngine:
+    """The engine for a loaded model, with the labels a report shows."""
     from vsr.engine.runner import Engine
 
-    config = engine_config(settings)
-    loaded = loaded if loaded is not None else load_model(model)
-    engine = Engine(loaded.module, loaded.scale, config, notice=notices)
+    engine = Engine(loaded.module, loaded.scale, engine_config(settings), notice=notices)
     labels = {"model": loaded.name, "device": str(engine.device), "precision": engine.precision,
               "engine": engine.describe()}
     return BuiltEngine(engine, loaded.scale, labels)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.common.engine_factory import load_model
+from pipelines.common.engine_factory import model_from_settings
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
 from pipelines.segments.join import join_segments
@@ -215,7 +215,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
     notices = notices if notices is not None else Notices()
     check_segmented(pairs, cfg, opts, overwrite, report_path)
     infos = [probe(src) for src, _ in pairs]
-    loaded = load_model(cfg.model)
+    loaded = model_from_settings(cfg.model)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(make_runner(opts, cfg, notices, progress, loaded))

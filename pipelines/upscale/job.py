@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.common.device_colour import hw_decoder, plane_formats
-from pipelines.common.engine_factory import build_engine, resolve_batch
+from pipelines.common.engine_factory import build_engine, model_from_settings, resolve_batch
 from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
@@ -137,7 +137,7 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     check_output_path(out, src, overwrite)
     check_run_settings(cfg, report_path)
     info = probe(src)
-    built = build_engine(cfg.model, cfg.engine, notices)
+    built = build_engine(model_from_settings(cfg.model), cfg.engine, notices)
     labels, scale = built.labels, built.scale
     if progress:
         print(f"{src.name}: {info.width}x{info.height} -> {info.width * scale}x{info.height * scale}, "

@@ -13,6 +13,7 @@ from pipelines.common.settings import UpscaleConfig
 from pipelines.segments.options import SegmentOptions
 from pipelines.segments.worker import SegmentJob, SegmentResult
 from vsr.errors import ConfigError
+from vsr.models import LoadedModel
 
 
 class Runner(Protocol):
@@ -36,8 +37,9 @@ class Runner(Protocol):
         ...
 
 
-def make_runner(opts: SegmentOptions, cfg: UpscaleConfig, notices: Notices, progress: bool, loaded=None) -> Runner:
-    """`loaded`: the model the driver resolved already (the local runner uses it instead of loading it again)."""
+def make_runner(opts: SegmentOptions, cfg: UpscaleConfig, notices: Notices, progress: bool,
+                loaded: LoadedModel) -> Runner:
+    """`loaded`: the model the driver resolved (the local runner runs it; Ray workers load their own)."""
     if opts.engine == "local":
         from pipelines.segments.runners.local import LocalRunner
 

@@ -9,19 +9,20 @@ from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
 from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment
+from vsr.models import LoadedModel
 
 
 class LocalRunner:
     workers = 1
     return_bytes = False
 
-    def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, loaded=None) -> None:
+    def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, loaded: LoadedModel) -> None:
         self.cfg, self.notices, self.progress, self.loaded = cfg, notices, progress, loaded
         self.labels: dict[str, str] = {}
         self.engine = None
 
     def __enter__(self) -> LocalRunner:
-        built = build_engine(self.cfg.model, self.cfg.engine, self.notices, self.loaded)
+        built = build_engine(self.loaded, self.cfg.engine, self.notices)
         self.engine, self.scale, self.labels = built.engine, built.scale, built.labels
         return self
 

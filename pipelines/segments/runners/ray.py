@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.common.engine_factory import build_engine
+from pipelines.common.engine_factory import build_engine, model_from_settings
 from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
@@ -70,7 +70,7 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
         # Which worker holds which segment: for people watching a cluster (and for the worker-kill test).
         running = Path(f"{job.dest}.running")
         running.write_text(json.dumps({"worker": worker_name(), "pid": os.getpid(), "started": time.time()}))
-    built = build_engine(job.config.model, job.config.engine, Notices(echo=False))
+    built = build_engine(model_from_settings(job.config.model), job.config.engine, Notices(echo=False))
     engine, scale, labels = built.engine, built.scale, built.labels
     last = [0.0]
 
