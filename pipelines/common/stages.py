@@ -61,13 +61,7 @@ class Stage:
         assert self.inbox is not None
         start = time.perf_counter()
         try:
-            while True:
-                if self._stop.is_set():
-                    raise Stopped
-                try:
-                    return self.inbox.get(timeout=_SLICE_S)
-                except queue.Empty:
-                    continue
+            return self._until_stopped(lambda: self.inbox.get(timeout=_SLICE_S), queue.Empty)
         finally:
             self.stats.wait_in_s += time.perf_counter() - start
 
@@ -75,16 +69,19 @@ class Stage:
         assert self.outbox is not None
         start = time.perf_counter()
         try:
-            while True:
-                if self._stop.is_set():
-                    raise Stopped
-                try:
-                    self.outbox.put(item, timeout=_SLICE_S)
-                    return
-                except queue.Full:
-                    continue
+            self._until_stopped(lambda: self.outbox.put(item, timeout=_SLICE_S), queue.Full)
         finally:
             self.stats.wait_out_s += time.perf_counter() - start
+
+    def _until_stopped(self, attempt: Callable[[], Any], busy: type[Exception]) -> Any:
+        """Retries a queue operation of one slice until it succeeds, or raises Stopped once a stop is asked."""
+        while True:
+            if self._stop.is_set():
+                raise Stopped
+            try:
+                return attempt()
+            except busy:
+                continue
 
     def process(self) -> None:
         raise NotImplementedError
