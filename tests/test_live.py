@@ -388,6 +388,8 @@ def test_bad_outputs_are_refused_before_the_source_opens(tmp_path):
         ({"outputs": [str(clip)]}, "exists; pass overwrite to replace it"),
         ({"outputs": ["gopher://x"]}, "unsupported output stream scheme"),
         ({"report": str(tmp_path / "no" / "r.json")}, "folder"),
+        ({"capture_size": "wide"}, "capture_size 'wide': expected WIDTHxHEIGHT"),
+        ({"max_latency_ms": 0}, "max_latency_ms must be positive"),
     ]
     for extra, message in cases:
         with pytest.raises(VSRError, match=re.escape(message)):
@@ -422,6 +424,8 @@ def test_cli_errors_are_one_line_with_non_zero_exit(tmp_path):
     p = run_cli("live", "--source", str(clip), "--model", "bicubic", "--scale", "2", "--display", env=env)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("error: --display needs")
+    p = run_cli("live", "--source", str(clip), "--model", "bicubic", "--scale", "2", "--capture-size", "wide")
+    assert p.returncode == 2 and p.stderr == "error: --capture-size 'wide': expected WIDTHxHEIGHT, e.g. 1280x720\n"
 
 
 @pytest.mark.skipif(not NTIRE23.is_file(), reason="shared NTIRE 2023 checkpoint missing")

@@ -262,6 +262,10 @@ def test_bad_segment_usage_is_one_line_error(clip, tmp_path: Path, capsys) -> No
     assert rc == 2 and "must be an existing folder" in err
     rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--segments", "2", "--frames", "5", *BICUBIC)
     assert rc == 2 and "--frames" in err
+    (tmp_path / "file").write_text("x")
+    rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--work-dir", str(tmp_path / "file"), *BICUBIC)
+    assert rc == 2 and err.strip() == f"error: --work-dir {tmp_path / 'file'}: is not a directory"
+    (tmp_path / "file").unlink()
     assert not list(tmp_path.iterdir())
 
 
