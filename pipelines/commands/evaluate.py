@@ -28,12 +28,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise VSRError(f"cannot write {args.json}: its folder does not exist")
 
-    from vsr.engine.runner import Engine, EngineConfig
+    from pipelines.common.engine_factory import build_engine, model_from_settings
+    from pipelines.common.settings import EngineSettings, ModelSettings
     from vsr.metrics.evaluate import evaluate_folder
-    from vsr.models import resolve_model
-    loaded = resolve_model(args.model, args.weights, args.scale)
+
+    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
     # Whole images, never tiles: SAFM's pooling sees the whole input, so tiling would change the scores.
-    engine = Engine(loaded.module, loaded.scale, EngineConfig(args.device, args.precision, cpu_tile=0))
+    settings = EngineSettings(device=args.device, precision=args.precision, cpu_tile_area=0)
+    engine = build_engine(loaded, settings).engine
     print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
     report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
     print(report.table())

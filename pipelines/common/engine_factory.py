@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipelines.common.notices import Notices
 from pipelines.common.settings import EngineSettings, ModelSettings
 from vsr.io import SourceInfo
 from vsr.models import LoadedModel
@@ -22,9 +21,10 @@ def engine_config(settings: EngineSettings):
     """The vsr.engine EngineConfig for these settings (checked by pipelines.upscale.checks.check_run_settings)."""
     from vsr.engine.runner import EngineConfig
 
+    cpu_tile = {} if settings.cpu_tile_area is None else {"cpu_tile": settings.cpu_tile_area}
     return EngineConfig(device=settings.device, precision=settings.precision, channels_last=settings.channels_last,
                         tile=settings.tile, cpu_workers=settings.cpu_workers, compile=bool(settings.compile),
-                        compile_mode=settings.compile or "default")
+                        compile_mode=settings.compile or "default", **cpu_tile)
 
 
 def model_from_settings(model: ModelSettings) -> LoadedModel:
@@ -34,8 +34,10 @@ def model_from_settings(model: ModelSettings) -> LoadedModel:
     return resolve_model(model.name, weights=model.weights, scale=model.scale)
 
 
-def build_engine(loaded: LoadedModel, settings: EngineSettings, notices: Notices) -> BuiltEngine:
-    """The engine for a loaded model, with the labels a report shows."""
+def build_engine(loaded: LoadedModel, settings: EngineSettings,
+                 notices: Callable[[str], None] | None = None) -> BuiltEngine:
+    """The engine for a loaded model, with the labels a report shows. Without `notices` the engine prints its
+    own (on stderr)."""
     from vsr.engine.runner import Engine
 
     engine = Engine(loaded.module, loaded.scale, engine_config(settings), notice=notices)
@@ -44,7 +46,7 @@ def build_engine(loaded: LoadedModel, settings: EngineSettings, notices: Notices
     return BuiltEngine(engine, loaded.scale, labels)
 
 
-def resolve_batch(batch: int | str, engine: Callable, info: SourceInfo, notices: Notices) -> int:
+def resolve_batch(batch: int | str, engine: Callable, info: SourceInfo, notices: Callable[[str], None]) -> int:
     """`auto`: what the engine fits in memory at the input's size (a GPU; 1 elsewhere); a number as it is."""
     if batch != "auto":
         return int(batch)

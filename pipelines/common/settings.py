@@ -27,6 +27,7 @@ class EngineSettings:
     cpu_workers: int = 0  # CPU: frames computed side by side (0: auto, 1: one at a time); see vsr.engine.runner
     colour: str = "auto"  # YUV <-> RGB: host (swscale), device (beside the model), auto (device on a GPU)
     compile: str = ""  # torch.compile mode ("default", "reduce-overhead" = CUDA graphs, "max-autotune"); "": eager
+    cpu_tile_area: int | None = None  # CPU: tile frames of more LR pixels than this (0: never; None: the engine's)
 
 
 @dataclass

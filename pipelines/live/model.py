@@ -10,9 +10,11 @@ from typing import Any
 
 import torch
 
+from pipelines.common.engine_factory import build_engine
+from pipelines.common.settings import EngineSettings
 from pipelines.live.config import LiveConfig
 from vsr.engine.device import probe_frames
-from vsr.engine.runner import Engine, EngineConfig
+from vsr.engine.runner import Engine
 from vsr.models import LoadedModel
 
 
@@ -22,17 +24,17 @@ def load_live_model(cfg: LiveConfig, width: int, height: int,
     from pipelines.live.select import DEFAULT_CANDIDATES, choose_model, measure_fps
     from vsr.models import resolve_model
 
-    engine_cfg = EngineConfig(cfg.device, cfg.precision)
+    settings = EngineSettings(device=cfg.device, precision=cfg.precision)
     explicit = cfg.weights is not None or cfg.model not in ("auto", None)
     if cfg.target_fps and not explicit:
         candidates = cfg.candidates or DEFAULT_CANDIDATES
         scale = cfg.scale or 4  # the shipped and official efficient models are x4
-        loaded, engine, sel = choose_model(candidates, scale, cfg.target_fps, width, height, engine_cfg,
+        loaded, engine, sel = choose_model(candidates, scale, cfg.target_fps, width, height, settings,
                                            cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log)
         log(sel.reason)
         return loaded, engine, asdict(sel)
     loaded = resolve_model(cfg.model, cfg.weights, cfg.scale)
-    engine = Engine(loaded.module, loaded.scale, engine_cfg)
+    engine = build_engine(loaded, settings).engine
     if not cfg.target_fps:
         engine(probe_frames(1, height, width))  # warm-up: the first call allocates, don't count it as latency
         return loaded, engine, None

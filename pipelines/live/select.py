@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
+from pipelines.common.engine_factory import build_engine
+from pipelines.common.settings import EngineSettings
 from vsr.engine.device import probe_frames
-from vsr.engine.runner import Engine, EngineConfig
+from vsr.engine.runner import Engine
 from vsr.errors import VSRError
 from vsr.models import REGISTRY, LoadedModel, default_weights_path, resolve_model
 from vsr.models.weights import is_cached
@@ -85,7 +87,7 @@ def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up
 
 
 def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
-                 engine_config: EngineConfig, seconds: float = 1.5, headroom: float = 1.15,
+                 engine_settings: EngineSettings, seconds: float = 1.5, headroom: float = 1.15,
                  max_latency_ms: float | None = None, log: Callable[[str], None] = print,
                  ) -> tuple[LoadedModel, Engine, Selection]:
     """Measure candidates best-first; the first that reaches `target_fps * headroom` wins.
@@ -110,7 +112,7 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             measurements.append(Measurement(spec, None, None, str(exc)))
             log(f"  {spec}: skipped ({exc})")
             continue
-        engine = Engine(loaded.module, loaded.scale, engine_config)
+        engine = build_engine(loaded, engine_settings).engine
         fps, n = measure_fps(engine, width, height, seconds, need)
         ms = 1000.0 / fps
         fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
