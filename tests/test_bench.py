@@ -12,6 +12,7 @@ from pipelines.bench import (
     MIN_BATCHES,
     SMI_FIELDS,
     BenchConfig,
+    BenchJob,
     NearestEngine,
     child_io,
     format_table,
@@ -187,11 +188,11 @@ def test_io_only_run_encodes_every_frame_at_the_output_size(tmp_path, colour):
     from vsr.io.synth import write_pattern_clip
 
     clip = write_pattern_clip(tmp_path / "in.mp4", 32, 18, seconds=4 / 25)
-    job = {"clip": str(clip), "out": str(tmp_path / "out.mp4"), "scale": 2, "batch": 1, "device": "cpu",
-           "codec": "libx264", "preset": "veryfast", "colour": colour}
+    job = BenchJob(clip=str(clip), out=str(tmp_path / "out.mp4"), scale=2, batch=1, device="cpu",
+                   codec="libx264", preset="veryfast", colour=colour)
     r = child_io(job)
     assert r["frames"] == r["frames_upscaled"] == 4 and r["colour"] == colour and r["bytes_written"] > 0
-    with av.open(job["out"]) as f:
+    with av.open(job.out) as f:
         v = f.streams.video[0]
         assert (v.width, v.height) == (64, 36) and sum(1 for _ in f.decode(v)) == 4
 

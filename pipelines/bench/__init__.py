@@ -12,7 +12,7 @@ Beside the model-only and pipeline figures, an I/O-only run (the same file pipel
 could reach at best, `bound_fps`, and `pipeline_efficiency` = pipeline / bound (see docs/bench.md).
 
 The modules:
-  config      BenchConfig and the constants the parent and the children share
+  config      BenchConfig, BenchJob (one measurement, sent to a child) and the shared constants
   parent      check, plan, run every configuration (`run_bench`), merge the rounds, ratios, bound, scaling
   spawn       one measurement in a fresh interpreter (`child`)
   machine     the CPU, the libraries, the GPU (torch and nvidia-smi); the `device` child
@@ -26,7 +26,7 @@ The modules:
 
 from __future__ import annotations
 
-from pipelines.bench.config import DEFAULT_MODELS, MIN_BATCHES, ONNX_BACKENDS, BenchConfig
+from pipelines.bench.config import DEFAULT_MODELS, MIN_BATCHES, ONNX_BACKENDS, BenchConfig, BenchJob
 from pipelines.bench.io_only import NearestEngine, child_io
 from pipelines.bench.machine import SMI_FALLBACK, SMI_FIELDS, child_device, machine_info, nvidia_smi, parse_nvidia_smi
 from pipelines.bench.model_only import child_best_batch, child_model_only
@@ -43,8 +43,8 @@ from pipelines.bench.pipeline import child_pipeline
 from pipelines.bench.report import format_table, plot
 
 __all__ = [
-    "DEFAULT_MODELS", "MIN_BATCHES", "ONNX_BACKENDS", "SMI_FALLBACK", "SMI_FIELDS", "BenchConfig", "NearestEngine",
-    "bound_kind", "child_best_batch", "child_device", "child_io", "child_model_only", "child_naive",
+    "DEFAULT_MODELS", "MIN_BATCHES", "ONNX_BACKENDS", "SMI_FALLBACK", "SMI_FIELDS", "BenchConfig", "BenchJob",
+    "NearestEngine", "bound_kind", "child_best_batch", "child_device", "child_io", "child_model_only", "child_naive",
     "child_pipeline", "format_table", "machine_info", "nvidia_smi", "parse_batch", "parse_nvidia_smi", "parse_size",
     "per_pixel_scaling", "pipeline_bound", "plot", "run_bench",
 ]

@@ -37,3 +37,33 @@ class BenchConfig:
     codec: str = "libx264"
     preset: str = "veryfast"
     colour: str = "auto"  # YUV <-> RGB as `upscale --colour`: host, device (beside the model), auto (device on a GPU)
+
+
+@dataclass
+class BenchJob:
+    """One measurement, as the parent sends it to a child (JSON on stdin, rebuilt with vsr.settings)."""
+
+    model: str = ""  # registry name (the label, with `weights`); empty for the device query
+    size: list[int] = field(default_factory=lambda: [0, 0])  # input [W, H]
+    device: str = "auto"
+    precision: str = "auto"
+    weights: str | None = None
+    batch: int = 1
+    frames: int = 8
+    repeats: int = 1
+    warmup: int = 1
+    backend: str = "torch"
+    compile: bool = False
+    tile: int = 0
+    tile_overlap: int = 16
+    cpu_tile: int = 110_592
+    cpu_workers: int = 0
+    threads: int = 0  # 0: torch's default
+    colour: str = "auto"
+    plain: bool = False  # the plain model (fp32, NCHW, no fused layers, one thread of frames) instead
+    clip: str | None = None  # the generated (or given) clip: its planes for model-only, the input of the video runs
+    codec: str = "libx264"
+    preset: str = "veryfast"
+    out: str | None = None  # the video runs' output file
+    scale: int | None = None  # the I/O-only run's scale (the model's, measured first)
+

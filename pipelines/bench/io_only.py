@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.bench.config import BenchJob
 from pipelines.bench.measure import cpu_s
 from pipelines.common.device_colour import colour_beside_model
 
@@ -86,7 +87,7 @@ class NearestEngine:
         return len(self._pending)
 
 
-def child_io(job: dict) -> dict[str, Any]:
+def child_io(job: BenchJob) -> dict[str, Any]:
     """The pipeline's own I/O without the model: `upscale_file` on the same clip, codec and preset, with
     `NearestEngine` in place of the model, so decode, the host's colour conversions (where the pipeline runs them
     there: not when they run beside the model on a GPU) and the encode at the output size are the work the
@@ -99,24 +100,24 @@ def child_io(job: dict) -> dict[str, Any]:
     from vsr.engine.device import resolve_device
     from vsr.io import EncodeSettings, probe
 
-    if job.get("threads"):
-        torch.set_num_threads(job["threads"])
-    info = probe(job["clip"])
-    engine = NearestEngine(job["scale"])
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    info = probe(job.clip)
+    engine = NearestEngine(job.scale)
     # the measured configuration's choice, made for its device (NearestEngine itself is on the CPU)
-    colour = ("device" if colour_beside_model(job.get("colour", "auto"), resolve_device(job["device"]))
+    colour = ("device" if colour_beside_model(job.colour, resolve_device(job.device))
               else "host")
     collected = Notices(echo=False)
     cpu0 = cpu_s()
-    cfg = UpscaleConfig(engine=EngineSettings(batch=job["batch"], colour=colour),
-                        encode=EncodeSettings(codec=job["codec"], preset=job["preset"]),
+    cfg = UpscaleConfig(engine=EngineSettings(batch=job.batch, colour=colour),
+                        encode=EncodeSettings(codec=job.codec, preset=job.preset),
                         pipeline=PipelineSettings(hwdec="none"))
     opts = PassOptions(info=info, overwrite=True, progress=False,
                        labels={"model": "none (nearest)", "device": "cpu"})
-    report = upscale_file(job["clip"], job["out"], engine, job["scale"], cfg, opts, collected)
+    report = upscale_file(job.clip, job.out, engine, job.scale, cfg, opts, collected)
     return {"fps": round(report.fps, 4), "frames": report.frames, "frames_upscaled": engine.frames,
             "colour": "device" if "planes" in engine.kinds else "host",
             "wall_s": report.wall_s, "cpu_ms_per_frame": round((cpu_s() - cpu0) * 1000 / max(1, report.frames), 3),
             "stages": report.stages, "output_size": report.output_size,
-            "bytes_written": Path(job["out"]).stat().st_size, "codec": report.codec,
+            "bytes_written": Path(job.out).stat().st_size, "codec": report.codec,
             "packets_copied": report.packets_copied, "notices": collected.items}

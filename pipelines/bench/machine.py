@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pipelines.bench.config import BenchConfig
+from pipelines.bench.config import BenchConfig, BenchJob
 from pipelines.bench.spawn import child
 from vsr.errors import VSRError
 
@@ -30,7 +30,7 @@ def machine_info(codec: str = "libx264", device: str = "auto") -> dict[str, Any]
     }
     if torch.cuda.is_available():  # counts devices without creating a context
         try:
-            info["gpu"] = child("device", {"device": device}, BenchConfig(), optimised=False)["gpu"]
+            info["gpu"] = child("device", BenchJob(device=device), BenchConfig(), optimised=False)["gpu"]
         except VSRError as exc:  # the benchmark itself says what is wrong with the device, if anything
             info["gpu"] = {"error": str(exc)}
     return info
@@ -125,13 +125,13 @@ def cuda_uuid(index: int) -> str | None:
     return str(uuid) if uuid is not None else None
 
 
-def child_device(job: dict) -> dict[str, Any]:
+def child_device(job: BenchJob) -> dict[str, Any]:
     """The GPU a CUDA device name means (`cuda:N`; GPU 0 for auto or cpu): what torch and nvidia-smi say of it."""
     import torch
 
     if not torch.cuda.is_available():
         return {"gpu": None}
-    name = job.get("device") or "auto"
+    name = job.device or "auto"
     index = (torch.device(name).index or 0) if name.startswith("cuda") else 0
     p = torch.cuda.get_device_properties(index)
     free, total = torch.cuda.mem_get_info(index)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from pipelines.bench import workload
-from pipelines.bench.config import MIN_BATCHES
+from pipelines.bench.config import MIN_BATCHES, BenchJob
 from pipelines.bench.machine import cuda_uuid, gpu_state
 from pipelines.bench.measure import cpu_s, rss_mib
 from pipelines.common.device_colour import colour_beside_model
@@ -49,37 +49,37 @@ def _times_since(before, after) -> dict[str, Any] | None:
     return {f.name: getattr(after, f.name) - getattr(before, f.name) for f in dataclasses.fields(after)}
 
 
-def child_model_only(job: dict) -> dict[str, Any]:
+def child_model_only(job: BenchJob) -> dict[str, Any]:
     import torch
 
-    if job.get("threads"):
-        torch.set_num_threads(job["threads"])
+    if job.threads:
+        torch.set_num_threads(job.threads)
     notices: list[str] = []
     module, scale, weights, random_weights = workload.load(job)
-    plain = bool(job.get("plain"))
+    plain = job.plain
     engine = workload.engine(job, module, scale, plain, notices)
-    w, h = job["size"]
-    b = job["batch"]
+    w, h = job.size
+    b = job.batch
     # what the pipeline hands the engine (conversions inside it, on its device): RGB frames, or YUV planes
-    info = _probe(job.get("clip"))
-    x = workload.model_batch(w, h, b, scale, colour_beside_model(job.get("colour", "auto"), engine.device), info)
+    info = _probe(job.clip)
+    x = workload.model_batch(w, h, b, scale, colour_beside_model(job.colour, engine.device), info)
     cuda = engine.device.type == "cuda"
-    workload.warm_up(engine, x, job["warmup"])
+    workload.warm_up(engine, x, job.warmup)
     if cuda:
         torch.cuda.synchronize(engine.device)
         torch.cuda.reset_peak_memory_stats(engine.device)
     times0 = _copy_times(engine)  # the warm-up's copies and compute are not part of the figures
     base_rss = rss_mib("VmRSS")
-    n_batches = max(math.ceil(job["frames"] / b), MIN_BATCHES)
+    n_batches = max(math.ceil(job.frames / b), MIN_BATCHES)
     cpu0 = cpu_s()
-    fps, per_frame_ms = _timed_runs(engine, x, n_batches, b, job["repeats"])
+    fps, per_frame_ms = _timed_runs(engine, x, n_batches, b, job.repeats)
     # CPU seconds per frame (all threads, user + system): unlike wall time, barely affected by other jobs
-    cpu_ms = (cpu_s() - cpu0) * 1000 / (n_batches * b * job["repeats"])
+    cpu_ms = (cpu_s() - cpu0) * 1000 / (n_batches * b * job.repeats)
     timed = _times_since(times0, _copy_times(engine))
     out = {
         "fps_median": round(statistics.median(fps), 4), "fps_min": round(min(fps), 4), "fps_max": round(max(fps), 4),
         "fps_repeats": [round(f, 4) for f in fps], "frames_per_repeat": n_batches * b,
-        "warmup_batches": job["warmup"], "input": _describe_batch(x),
+        "warmup_batches": job.warmup, "input": _describe_batch(x),
         "ms_per_frame_p50": round(percentile(per_frame_ms, 0.5), 3),
         "ms_per_frame_p95": round(percentile(per_frame_ms, 0.95), 3),
         "ms_samples": [round(v, 3) for v in per_frame_ms],
@@ -145,7 +145,7 @@ def _cuda_figures(engine, timed: dict[str, Any] | None, b: int) -> dict[str, Any
     return out
 
 
-def child_best_batch(job: dict) -> dict[str, Any]:
+def child_best_batch(job: BenchJob) -> dict[str, Any]:
     module, scale, _, _ = workload.load(job)
     engine = workload.engine(job, module, scale, False, [])
-    return {"batch": engine.suggest_batch(job["size"][1], job["size"][0])}
+    return {"batch": engine.suggest_batch(job.size[1], job.size[0])}

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from pipelines.bench import workload
+from pipelines.bench.config import BenchJob
 
 
-def child_naive(job: dict) -> dict[str, Any]:
+def child_naive(job: BenchJob) -> dict[str, Any]:
     """The loop most tools run: decode a frame, run the model (fp32, batch 1, NCHW) on the measured device, encode
     it; one thread."""
     import torch
@@ -20,7 +21,7 @@ def child_naive(job: dict) -> dict[str, Any]:
     from vsr.io import probe
 
     module, scale, _, _ = workload.load(job)
-    device = resolve_device(job["device"])
+    device = resolve_device(job.device)
     module = module.eval().to(device)
     cuda = device.type == "cuda"
 
@@ -29,7 +30,7 @@ def child_naive(job: dict) -> dict[str, Any]:
             x = frames_to_float(torch.from_numpy(rgb)[None].to(device)).contiguous()  # NCHW, as plain code has it
             return float_to_frames(module(x), torch.uint8)[0].cpu().numpy()  # .cpu() waits for the GPU
 
-    info = probe(job["clip"])
+    info = probe(job.clip)
     # the same warm-up at the clip's size as the other measurements
     upscale(workload.frame(info.width, info.height, 1)[0])
     if cuda:
@@ -42,19 +43,19 @@ def child_naive(job: dict) -> dict[str, Any]:
             "model_share": round(busy["model"] / wall, 4), "notices": []}
 
 
-def _decode_upscale_encode(job: dict, scale: int, upscale) -> tuple[int, dict[str, float]]:
+def _decode_upscale_encode(job: BenchJob, scale: int, upscale) -> tuple[int, dict[str, float]]:
     """One frame at a time through decode, `upscale` and encode (audio copied); frames written and time per step."""
     import av
 
     busy = {"decode": 0.0, "model": 0.0, "encode": 0.0}
     frames = 0
-    with av.open(job["clip"]) as inp, av.open(job["out"], "w") as out:
+    with av.open(job.clip) as inp, av.open(job.out, "w") as out:
         vin = inp.streams.video[0]
         ain = inp.streams.audio[0] if inp.streams.audio else None
-        vout = out.add_stream(job["codec"], rate=vin.average_rate or 25)
+        vout = out.add_stream(job.codec, rate=vin.average_rate or 25)
         vout.width, vout.height, vout.pix_fmt = vin.width * scale, vin.height * scale, "yuv420p"
         vout.codec_context.time_base = vin.time_base
-        vout.codec_context.options = {"preset": job["preset"]}
+        vout.codec_context.options = {"preset": job.preset}
         aout = out.add_stream_from_template(ain) if ain is not None else None
         streams = [vin] + ([ain] if ain is not None else [])
         t = time.perf_counter()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.bench.config import MIN_BATCHES, ONNX_BACKENDS, BenchConfig
+from pipelines.bench.config import MIN_BATCHES, ONNX_BACKENDS, BenchConfig, BenchJob
 from pipelines.bench.machine import machine_info
 from pipelines.bench.report import row
 from pipelines.bench.spawn import child
@@ -136,8 +136,8 @@ def _batches(cfg: BenchConfig, model: str, w: int, h: int, precision: str) -> li
     out: list[int] = []
     for b in cfg.batches:
         if b == "best":
-            b = child("best_batch", {"model": model, "weights": cfg.weights, "device": cfg.device,
-                                      "precision": precision, "size": [w, h]}, cfg, optimised=True)["batch"]
+            job = BenchJob(model=model, weights=cfg.weights, device=cfg.device, precision=precision, size=[w, h])
+            b = child("best_batch", job, cfg, optimised=True)["batch"]
         if b not in out:
             out.append(b)
     return out
@@ -145,12 +145,11 @@ def _batches(cfg: BenchConfig, model: str, w: int, h: int, precision: str) -> li
 
 def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, precision: str,
                    clip: str | None, tmp: str, notices: list[str]) -> dict[str, Any]:
-    job = {"model": model, "weights": cfg.weights, "size": [w, h], "batch": batch, "device": cfg.device,
-           "precision": precision, "frames": cfg.frames, "repeats": 1, "warmup": cfg.warmup,
-           "compile": cfg.compile, "tile": cfg.tile, "tile_overlap": cfg.tile_overlap, "threads": cfg.threads,
-           "cpu_tile": cfg.cpu_tile, "cpu_workers": cfg.cpu_workers, "backend": cfg.backend, "colour": cfg.colour,
-           "clip": clip}
-    video = {"codec": cfg.codec, "preset": cfg.preset, "clip": clip}
+    job = BenchJob(model=model, weights=cfg.weights, size=[w, h], batch=batch, device=cfg.device,
+                   precision=precision, frames=cfg.frames, repeats=1, warmup=cfg.warmup, compile=cfg.compile,
+                   tile=cfg.tile, tile_overlap=cfg.tile_overlap, threads=cfg.threads, cpu_tile=cfg.cpu_tile,
+                   cpu_workers=cfg.cpu_workers, backend=cfg.backend, colour=cfg.colour, clip=clip,
+                   codec=cfg.codec, preset=cfg.preset)
     rounds: dict[str, list[dict[str, Any]]] = {"optimised": [], "plain": [], "pipeline": [], "io": [],
                                                "naive": []}
     # Each repeat is one round of every measurement, in turn: a change in the machine's load (other jobs) then
@@ -158,16 +157,16 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     for r in range(cfg.repeats):
         rounds["optimised"].append(child("model_only", job, cfg, optimised=True))
         if cfg.plain:
-            rounds["plain"].append(child("model_only", {**job, "plain": True}, cfg, optimised=False))
+            rounds["plain"].append(child("model_only", replace(job, plain=True), cfg, optimised=False))
         if clip is not None and cfg.pipeline:
-            rounds["pipeline"].append(child("pipeline", {**job, **video, "out": str(Path(tmp) / f"pipe{r}.mp4")},
-                                             cfg, optimised=True))
+            rounds["pipeline"].append(child("pipeline", replace(job, out=str(Path(tmp) / f"pipe{r}.mp4")), cfg,
+                                            optimised=True))
         if clip is not None and cfg.io:  # same process settings as the pipeline: it is the pipeline's own I/O
-            rounds["io"].append(child("io", {**job, **video, "scale": rounds["optimised"][0]["scale"],
-                                              "out": str(Path(tmp) / f"io{r}.mp4")}, cfg, optimised=True))
+            io_job = replace(job, scale=rounds["optimised"][0]["scale"], out=str(Path(tmp) / f"io{r}.mp4"))
+            rounds["io"].append(child("io", io_job, cfg, optimised=True))
         if clip is not None and cfg.naive:
-            rounds["naive"].append(child("naive", {**job, **video, "out": str(Path(tmp) / f"naive{r}.mp4")},
-                                          cfg, optimised=False))
+            rounds["naive"].append(child("naive", replace(job, out=str(Path(tmp) / f"naive{r}.mp4")), cfg,
+                                         optimised=False))
     for part in (p for parts in rounds.values() for p in parts):
         notices.extend(n for n in part.pop("notices", []) if n not in notices)
     optimised = _merge_model_runs(rounds["optimised"])

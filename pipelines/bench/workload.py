@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.bench.config import ONNX_BACKENDS
+from pipelines.bench.config import ONNX_BACKENDS, BenchJob
 
 
-def load(job: dict):
+def load(job: BenchJob):
     """(module, scale, weights label, random?) for a job; uncached registry models get random weights."""
     from vsr.models import get_entry, resolve_model
     from vsr.models.weights import is_cached
 
-    if job.get("weights"):
-        loaded = resolve_model(job["model"], weights=job["weights"])
+    if job.weights:
+        loaded = resolve_model(job.model, weights=job.weights)
         return loaded.module, loaded.scale, loaded.source, False
-    entry = get_entry(job["model"])
+    entry = get_entry(job.model)
     if entry.arch is None:  # bicubic: no weights at all
-        loaded = resolve_model(job["model"], scale=4)
+        loaded = resolve_model(job.model, scale=4)
         return loaded.module, loaded.scale, "none", False
     if is_cached(entry):
-        loaded = resolve_model(job["model"])
+        loaded = resolve_model(job.model)
         return loaded.module, loaded.scale, loaded.source, False
     import torch
 
@@ -28,26 +28,26 @@ def load(job: dict):
     return entry.arch.build().eval(), entry.arch.scale, "random", True
 
 
-def engine(job: dict, module, scale: int, plain: bool, notices: list[str]):
+def engine(job: BenchJob, module, scale: int, plain: bool, notices: list[str]):
     from vsr.engine.runner import Engine, EngineConfig
 
-    if not plain and job.get("backend") in ONNX_BACKENDS:
+    if not plain and job.backend in ONNX_BACKENDS:
         import torch
 
         from vsr.engine.onnx_engine import OnnxEngine
 
-        w, h = job["size"]
+        w, h = job.size
         # the TensorRT engine is built for this batch and size before the warm-up, not inside the timed loop
-        return OnnxEngine(module, scale, job["device"], job.get("threads") or torch.get_num_threads(),
-                          notice=notices.append, precision=job["precision"], backend=job["backend"],
-                          max_batch=job["batch"], input_shape=(job["batch"], h, w))
+        return OnnxEngine(module, scale, job.device, job.threads or torch.get_num_threads(),
+                          notice=notices.append, precision=job.precision, backend=job.backend,
+                          max_batch=job.batch, input_shape=(job.batch, h, w))
     if plain:
-        cfg = EngineConfig(job["device"], "fp32", channels_last=False, fast_layers=False, cpu_tile=0, cpu_workers=1)
+        cfg = EngineConfig(job.device, "fp32", channels_last=False, fast_layers=False, cpu_tile=0, cpu_workers=1)
     else:
-        cfg = EngineConfig(job["device"], job["precision"], channels_last=True, fast_layers=True,
-                           tile=job.get("tile", 0), tile_overlap=job.get("tile_overlap", 16),
-                           cpu_tile=job.get("cpu_tile", 110_592), compile=job.get("compile", False),
-                           cpu_workers=job.get("cpu_workers", 0))
+        cfg = EngineConfig(job.device, job.precision, channels_last=True, fast_layers=True,
+                           tile=job.tile, tile_overlap=job.tile_overlap,
+                           cpu_tile=job.cpu_tile, compile=job.compile,
+                           cpu_workers=job.cpu_workers)
     return Engine(module, scale, cfg, notice=notices.append)
 
 
