@@ -6,7 +6,6 @@ Each check is independent: a failure is recorded as "ERROR ..." under its key an
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 from vsr.engine.cuda import CopyTimes
 from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine, EngineConfig, run_pipelined
+from vsr.fs import write_json_atomic
 from vsr.metrics.quality import psnr
 from vsr.models import load_model
 
@@ -49,7 +49,7 @@ def record(key: str, fn: Callable[[], Any]) -> None:
         RESULTS[key] = f"ERROR {type(exc).__name__}: {str(exc)[:400]}"
         traceback.print_exc()
     print(f"{key} ({time.perf_counter() - t0:.1f} s): {RESULTS[key]}", flush=True)
-    OUT_PATH.write_text(json.dumps(RESULTS, indent=1) + "\n")  # after every check: a timeout keeps what ran
+    write_json_atomic(OUT_PATH, RESULTS, indent=1)  # after every check: a timeout keeps what ran
 
 
 def real_frames(n: int) -> np.ndarray:

@@ -42,13 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
     from pathlib import Path
 
     from pipelines.bench import BenchConfig, format_table, plot, run_bench
     from pipelines.common.config import load_config, overrides_from_args
     from vsr.errors import VSRError
+    from vsr.fs import write_json_atomic
 
     for path in (args.json, args.plot):
         if path and not Path(path).resolve().parent.is_dir():
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_json_atomic(args.json, report.to_dict())
     if args.plot:
         notice = plot(report, args.plot)
         if notice:

@@ -12,7 +12,6 @@ progress bar counts frames over all workers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -27,6 +26,7 @@ from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
 from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment, worker_name
 from vsr.errors import ConfigError, VSRError
+from vsr.fs import write_json_atomic
 
 INSTALL_HINT = "pip install '.[ray]' in the project folder (or pip install ray)"
 _PROGRESS_EVERY_S = 0.5
@@ -69,7 +69,7 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
     if job.dest is not None:
         # Which worker holds which segment: for people watching a cluster (and for the worker-kill test).
         running = Path(f"{job.dest}.running")
-        running.write_text(json.dumps({"worker": worker_name(), "pid": os.getpid(), "started": time.time()}))
+        write_json_atomic(running, {"worker": worker_name(), "pid": os.getpid(), "started": time.time()})
     built = build_engine(model_from_settings(job.config.model), job.config.engine, Notices(echo=False))
     engine, scale, labels = built.engine, built.scale, built.labels
     last = [0.0]
