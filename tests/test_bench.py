@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -22,9 +23,11 @@ from pipelines.bench import (
     pipeline_bound,
 )
 from pipelines.bench.model_only import _copy_times, _times_since
+from pipelines.bench.results import BenchReport, BenchRow, Ratios
 from pipelines.bench.workload import model_batch as _model_batch
 from pipelines.common.config import load_config
 from vsr.engine.perf import MALLOC_TUNABLES
+from vsr.settings import build_settings
 
 from .conftest import SHARED, run_cli
 
@@ -134,7 +137,7 @@ def test_bench_random_weights_and_per_pixel_scaling(tmp_path, monkeypatch):
     assert scale["input_size"] == [48, 32] and scale["reference_size"] == [24, 16]
     assert small["model_only_mpix_per_s"] == round(small["model_only_fps"] * 24 * 16 / 1e6, 4)
     assert scale["per_pixel_speed_ratio"] == round(large["model_only_mpix_per_s"] / small["model_only_mpix_per_s"], 4)
-    assert report["scaling"] == per_pixel_scaling(rows)
+    assert report["scaling"] == [asdict(s) for s in per_pixel_scaling([build_settings(BenchRow, r) for r in rows])]
 
 
 def test_bench_no_io_skips_the_io_only_run(tmp_path):
@@ -230,22 +233,23 @@ def test_table_shows_the_gpu_and_its_timed_copies():
     part = {"fps_min": 90.0, "fps_max": 110.0, "ms_per_frame_p50": 10.0, "ms_per_frame_p95": 12.0,
             "peak_mem_mib": 900.0, "h2d_ms_per_frame": 0.1, "d2h_ms_per_frame": 0.4, "gpu_compute_ms_per_frame": 8.0,
             "gpu_state": [{"clocks_sm_mhz": 1980, "clocks_mem_mhz": 3201, "power_draw_w": 412.3}]}
-    row = {"model": "safmnpp-light-x4", "random_weights": False, "input_size": [320, 180], "batch": 4,
-           "precision": "fp16", "model_only": part, "model_only_fps": 100.0, "plain_model_fps": 20.0,
-           "pipeline_fps": 36.0, "io_only_fps": 40.0, "naive_fps": 9.0, "pipeline": None, "naive": None,
-           "io_only": None, "ratios": {"optimised_over_plain": 5.0, "pipeline_over_model_only": 0.36,
-                                       "pipeline_over_naive": 4.0}}
-    row["bound_fps"] = pipeline_bound(100.0, 40.0, "cuda")
-    row["pipeline_efficiency"] = round(36.0 / row["bound_fps"], 4)
-    report = {"machine": {"cpu": "x", "cpu_affinity": 16, "cpu_flags": [], "gpu": gpu, "torch": "2", "pyav": "1"},
-              "results": [row], "scaling": [], "notices": []}
+    bound = pipeline_bound(100.0, 40.0, "cuda")
+    row = BenchRow(model="safmnpp-light-x4", weights="w.pth", random_weights=False, scale=4, input_size=[320, 180],
+                   output_size=[1280, 720], batch=4, precision="fp16", device="cuda:0", backend="torch",
+                   model_only=part, plain_model=None, pipeline=None, naive=None, io_only=None, model_only_fps=100.0,
+                   plain_model_fps=20.0, pipeline_fps=36.0, naive_fps=9.0, io_only_fps=40.0,
+                   bound_kind="separate_devices", bound_fps=bound, pipeline_efficiency=round(36.0 / bound, 4),
+                   ratios=Ratios(pipeline_over_model_only=0.36, pipeline_over_naive=4.0, optimised_over_plain=5.0),
+                   model_only_mpix_per_s=5.76)
+    machine = {"cpu": "x", "cpu_affinity": 16, "cpu_flags": [], "gpu": gpu, "torch": "2", "pyav": "1"}
+    report = BenchReport(machine=machine, settings={}, results=[row])
     text = format_table(report)
     assert "NVIDIA H200 (driver 550.54.15, CUDA 12.8, cuDNN 91000, 139.8 GiB, max SM 1980 MHz)" in text
     assert "compute 8.000 ms" in text and "SM 1980 / mem 3201 MHz 412.3 W" in text
     data = text.splitlines()[3].split()
     assert data[data.index("36.000") + 1:data.index("36.000") + 3] == ["40.000", "40.000"]  # I/O, bound (= I/O)
     assert data[-1] == "0.90"  # efficiency 36/40
-    report["machine"]["gpu"] = {"error": "bench device failed: no driver"}
+    report.machine["gpu"] = {"error": "bench device failed: no driver"}
     assert "GPU ? (bench device failed: no driver)" in format_table(report)
 
 

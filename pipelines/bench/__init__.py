@@ -16,6 +16,7 @@ The modules:
   parent      check, plan, run every configuration (`run_bench`), merge the rounds, ratios, bound, scaling
   spawn       one measurement in a fresh interpreter (`child`)
   machine     the CPU, the libraries, the GPU (torch and nvidia-smi); the `device` child
+  results     BenchReport, BenchRow, Ratios, ScalingRow: what bench reports (`to_dict()` is the JSON)
   report      the text table and the plot
   workload    what a child runs: model, engine, input frames, warm-up
   measure     CPU seconds, RSS, percentiles
@@ -41,10 +42,12 @@ from pipelines.bench.parent import (
 )
 from pipelines.bench.pipeline import child_pipeline
 from pipelines.bench.report import format_table, plot
+from pipelines.bench.results import BenchReport, BenchRow, Ratios, ScalingRow
 
 __all__ = [
     "DEFAULT_MODELS", "MIN_BATCHES", "ONNX_BACKENDS", "SMI_FALLBACK", "SMI_FIELDS", "BenchConfig", "BenchJob",
-    "NearestEngine", "bound_kind", "child_best_batch", "child_device", "child_io", "child_model_only", "child_naive",
+    "BenchReport", "BenchRow", "NearestEngine", "Ratios", "ScalingRow", "bound_kind", "child_best_batch",
+    "child_device", "child_io", "child_model_only", "child_naive",
     "child_pipeline", "format_table", "machine_info", "nvidia_smi", "parse_batch", "parse_nvidia_smi", "parse_size",
     "per_pixel_scaling", "pipeline_bound", "plot", "run_bench",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from pipelines.bench.config import MIN_BATCHES, ONNX_BACKENDS, BenchConfig, BenchJob
 from pipelines.bench.machine import machine_info
 from pipelines.bench.report import row
+from pipelines.bench.results import BenchReport, BenchRow, Ratios, ScalingRow
 from pipelines.bench.spawn import child
 from pipelines.common.parsing import parse_size as parse_text_size
 from pipelines.common.stats import percentile
@@ -36,7 +37,7 @@ def parse_batch(value: Any) -> int | str:
     return b
 
 
-def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
+def run_bench(cfg: BenchConfig, progress=print) -> BenchReport:
     """Run every configuration; returns the report (also what --json writes)."""
     _check(cfg)
     sizes = [parse_size(s) for s in cfg.sizes]
@@ -58,10 +59,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
                         progress(f"bench: {model} {w}x{h} batch {batch} {precision} ...")
                         results.append(_configuration(cfg, model, w, h, batch, precision, clip, tmp, notices))
                         progress("  " + row(results[-1]))
-    scaling = per_pixel_scaling(results)
-    return {"machine": machine, "settings": asdict(cfg), "results": results, "scaling": scaling,
-            "notices": notices, "malloc_tunables": MALLOC_TUNABLES if cfg.malloc_tuning else None,
-            "omp_wait_policy": OMP_WAIT_POLICY if cfg.malloc_tuning else None}
+    return BenchReport(machine, asdict(cfg), results, per_pixel_scaling(results), notices,
+                       MALLOC_TUNABLES if cfg.malloc_tuning else None, OMP_WAIT_POLICY if cfg.malloc_tuning else None)
 
 
 def _check(cfg: BenchConfig) -> None:
@@ -144,7 +143,7 @@ def _batches(cfg: BenchConfig, model: str, w: int, h: int, precision: str) -> li
 
 
 def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, precision: str,
-                   clip: str | None, tmp: str, notices: list[str]) -> dict[str, Any]:
+                   clip: str | None, tmp: str, notices: list[str]) -> BenchRow:
     job = BenchJob(model=model, weights=cfg.weights, size=[w, h], batch=batch, device=cfg.device,
                    precision=precision, frames=cfg.frames, repeats=1, warmup=cfg.warmup, compile=cfg.compile,
                    tile=cfg.tile, tile_overlap=cfg.tile_overlap, threads=cfg.threads, cpu_tile=cfg.cpu_tile,
@@ -174,28 +173,23 @@ def _configuration(cfg: BenchConfig, model: str, w: int, h: int, batch: int, pre
     pipeline = _merge_video_runs(rounds["pipeline"]) if rounds["pipeline"] else None
     naive = _merge_video_runs(rounds["naive"]) if rounds["naive"] else None
     io = _merge_video_runs(rounds["io"]) if rounds["io"] else None
-    row = {
-        "model": model, "weights": optimised["weights"], "random_weights": optimised["random_weights"],
-        "scale": optimised["scale"], "input_size": [w, h], "output_size": [w * optimised["scale"],
-                                                                           h * optimised["scale"]],
-        "batch": batch, "precision": optimised["precision"], "device": optimised["device"], "backend": cfg.backend,
-        "model_only": optimised, "plain_model": plain, "pipeline": pipeline, "naive": naive, "io_only": io,
-        "model_only_fps": optimised["fps_median"],
-        "plain_model_fps": plain["fps_median"] if plain else None,
-        "pipeline_fps": pipeline["fps"] if pipeline else None,
-        "naive_fps": naive["fps"] if naive else None,
-        "io_only_fps": io["fps"] if io else None,
-    }
-    row["bound_kind"] = bound_kind(row["device"])
-    row["bound_fps"] = pipeline_bound(row["model_only_fps"], row["io_only_fps"], row["device"])
-    row["pipeline_efficiency"] = _ratio(row["pipeline_fps"], row["bound_fps"])
-    row["ratios"] = {
-        "pipeline_over_model_only": _ratio(row["pipeline_fps"], row["model_only_fps"]),
-        "pipeline_over_naive": _ratio(row["pipeline_fps"], row["naive_fps"]),
-        "optimised_over_plain": _ratio(row["model_only_fps"], row["plain_model_fps"]),
-    }
-    row["model_only_mpix_per_s"] = round(row["model_only_fps"] * w * h / 1e6, 4)
-    return row
+    scale, device = optimised["scale"], optimised["device"]
+    model_fps = optimised["fps_median"]
+    plain_fps, naive_fps = (plain["fps_median"] if plain else None), (naive["fps"] if naive else None)
+    pipeline_fps, io_fps = (pipeline["fps"] if pipeline else None), (io["fps"] if io else None)
+    bound = pipeline_bound(model_fps, io_fps, device)
+    return BenchRow(
+        model=model, weights=optimised["weights"], random_weights=optimised["random_weights"], scale=scale,
+        input_size=[w, h], output_size=[w * scale, h * scale], batch=batch, precision=optimised["precision"],
+        device=device, backend=cfg.backend, model_only=optimised, plain_model=plain, pipeline=pipeline, naive=naive,
+        io_only=io, model_only_fps=model_fps, plain_model_fps=plain_fps, pipeline_fps=pipeline_fps,
+        naive_fps=naive_fps, io_only_fps=io_fps, bound_kind=bound_kind(device), bound_fps=bound,
+        pipeline_efficiency=_ratio(pipeline_fps, bound),
+        ratios=Ratios(pipeline_over_model_only=_ratio(pipeline_fps, model_fps),
+                      pipeline_over_naive=_ratio(pipeline_fps, naive_fps),
+                      optimised_over_plain=_ratio(model_fps, plain_fps)),
+        model_only_mpix_per_s=round(model_fps * w * h / 1e6, 4),
+    )
 
 
 def _merge_model_runs(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -253,18 +247,15 @@ def pipeline_bound(model_fps: float | None, io_fps: float | None, device: str) -
     return round(1.0 / (1.0 / model_fps + 1.0 / io_fps), 4)
 
 
-def per_pixel_scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def per_pixel_scaling(results: list[BenchRow]) -> list[ScalingRow]:
     """Per model/batch/precision: each size's input pixels per second relative to the smallest size's."""
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[BenchRow]] = {}
     for r in results:
-        groups.setdefault((r["model"], r["batch"], r["precision"]), []).append(r)
+        groups.setdefault((r.model, r.batch, r.precision), []).append(r)
     out = []
     for (model, batch, precision), rows in groups.items():
-        rows = sorted(rows, key=lambda r: r["input_size"][0] * r["input_size"][1])
-        base = rows[0]["model_only_mpix_per_s"]
-        for r in rows[1:]:
-            out.append({"model": model, "batch": batch, "precision": precision, "input_size": r["input_size"],
-                        "reference_size": rows[0]["input_size"], "mpix_per_s": r["model_only_mpix_per_s"],
-                        "reference_mpix_per_s": base,
-                        "per_pixel_speed_ratio": _ratio(r["model_only_mpix_per_s"], base)})
+        rows = sorted(rows, key=lambda r: r.input_size[0] * r.input_size[1])
+        base = rows[0].model_only_mpix_per_s
+        out += [ScalingRow(model, batch, precision, r.input_size, rows[0].input_size, r.model_only_mpix_per_s, base,
+                           _ratio(r.model_only_mpix_per_s, base)) for r in rows[1:]]
     return out
