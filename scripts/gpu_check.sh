@@ -39,7 +39,7 @@ if [ ! -d ../shared/weights ]; then echo "gpu_check: ../shared/weights not found
 { nvidia-smi; "$PY" -c 'import torch, av; print("torch", torch.__version__, "cuda", torch.version.cuda,
   "cudnn", torch.backends.cudnn.version(), "av", av.__version__)'; } >"$OUT/env.txt" 2>&1
 # 1. the CUDA tests (and the frames tests, which share every piece but the copies)
-timeout "$(limit 180)" "$PY" -m pytest -q -rA -p no:cacheprovider tests/test_engine_cuda.py tests/test_engine_frames.py \
+timeout "$(limit 180)" "$PY" -m pytest -q -rA -p no:cacheprovider tests/engine/test_engine_cuda.py tests/engine/test_engine_frames.py \
   >"$OUT/pytest_cuda.txt" 2>&1
 echo "pytest exit $?" >>"$OUT/pytest_cuda.txt"
 # 2. fidelity, overlap, model-only speed, OOM, auto batch, NVDEC/NVENC, TensorRT: one JSON

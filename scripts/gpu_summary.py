@@ -56,7 +56,7 @@ def main(out: Path) -> int:
     lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", f"pytest: {everything['pytest']}"]
     fp16 = [v.get("psnr_vs_cpu_fp32") for k, v in figures.items() if k.startswith("fidelity/") and k.endswith("/fp16")
             and isinstance(v, dict)]
-    lines.append(f"no host sync in submit (tests/test_engine_cuda.py): {_test_verdict(out, NO_SYNC_TEST)}")
+    lines.append(f"no host sync in submit (tests/engine/test_engine_cuda.py): {_test_verdict(out, NO_SYNC_TEST)}")
     lines.append("targets:")
     speed = figures.get("model_only/ntire23/320x180/batchauto", {})
     lines.append(_target("NTIRE23 fp16 320x180 model-only fps (auto batch)",

@@ -2,7 +2,7 @@
 
 The models in vsr/models read like the paper (and match the authors' outputs to 1e-5); the engine swaps in these
 equivalents on its own copy of the module. Each one is checked against the original in
-tests/test_engine_runner.py and tests/test_engine_fused.py.
+tests/engine/test_engine_runner.py and tests/engine/test_engine_fused.py.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has nvidia-smi: the real check runs")

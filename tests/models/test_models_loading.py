@@ -6,7 +6,7 @@ import torch
 
 from vsr.models import REGISTRY, ArchSpec, infer_arch, load_model, resolve_model
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 OFFICIAL = {
     "ntire2023_safmn_x4.pth": (ArchSpec("ntire23-safmn", 36, 8, 2.0, 4), 237_000),

@@ -14,7 +14,7 @@ from vsr.errors import VSRError
 from vsr.models import load_model
 from vsr.models.layers import LayerNorm
 
-from .conftest import SHARED, run_pipelined
+from ..conftest import SHARED, run_pipelined
 
 CASES = json.loads((SHARED / "golden" / "cases.json").read_text()) if SHARED.is_dir() else []
 

@@ -21,9 +21,9 @@ from pipelines.upscale import run_upscale
 from vsr.errors import VSRError
 from vsr.io import TimeRange, VideoSource, probe
 
-from .conftest import ROOT, run_cli
-from .media_factory import AudioSpec, SubtitleSpec, decode_info, make_clip, stream_packets
-from .segment_helpers import (
+from ..conftest import ROOT, run_cli
+from ..media_factory import AudioSpec, SubtitleSpec, decode_info, make_clip, stream_packets
+from ..segment_helpers import (
     X264_OPEN_GOP,
     assert_same_as_single_pass,
     bar_positions,

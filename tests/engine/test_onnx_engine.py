@@ -30,7 +30,7 @@ from vsr.engine.runner import Engine, EngineConfig
 from vsr.errors import VSRError
 from vsr.models import load_model
 
-from .conftest import SHARED, run_pipelined
+from ..conftest import SHARED, run_pipelined
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -12,7 +12,7 @@ from vsr.metrics.cost import count_cost
 from vsr.models.layers import LayerNorm
 from vsr.models.registry import REGISTRY
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 
 class Tiny(nn.Module):

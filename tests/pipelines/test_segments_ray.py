@@ -15,7 +15,7 @@ import pytest
 from pipelines.common.notices import Notices
 from pipelines.segments import Manifest, SegmentOptions, default_work_dir, run_segmented
 
-from .segment_helpers import assert_same_as_single_pass, config, make_segment_clip, single_pass
+from ..segment_helpers import assert_same_as_single_pass, config, make_segment_clip, single_pass
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '.[ray]'")
 

@@ -14,7 +14,7 @@ from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, spans
 from vsr.errors import VSRError
 from vsr.models import load_model
 
-from .conftest import SHARED
+from ..conftest import SHARED
 
 CHECKPOINTS = ["ntire2023_safmn_x4.pth", "ntire2024_safmnpp_x4.pth", "ais2024_light_safmnpp_x4.pth"]
 

@@ -17,8 +17,8 @@ from vsr.engine.runner import Engine, EngineConfig
 from vsr.metrics.quality import psnr
 from vsr.models import load_model
 
-from .conftest import SHARED, run_cli, run_pipelined
-from .media_factory import make_clip
+from ..conftest import SHARED, run_cli, run_pipelined
+from ..media_factory import make_clip
 from .test_engine_frames import FAMILIES, _RecordsFlags, checkerboard, real_frames
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")

@@ -24,7 +24,7 @@ from vsr.io.live import (
 from vsr.io.live.capture import _check_requested
 from vsr.io.live.sinks import check_recording_target
 
-from .media_factory import make_clip
+from ..media_factory import make_clip
 
 LAVFI = "lavfi:testsrc2=size=64x48:rate=10"
 

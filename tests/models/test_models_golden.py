@@ -9,7 +9,7 @@ import torch
 
 from vsr.models import load_model
 
-from .conftest import SHARED
+from ..conftest import SHARED
 
 CASES = json.loads((SHARED / "golden" / "cases.json").read_text()) if SHARED.is_dir() else []
 

@@ -16,7 +16,7 @@ from vsr.engine.guard import WiderModels, guarded
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
 
-from .conftest import SHARED
+from ..conftest import SHARED
 
 CASES = json.loads((SHARED / "golden" / "cases.json").read_text())
 # One checkpoint per family (the paper's x2/x3 share the x4 architecture and only add minutes on a CPU).

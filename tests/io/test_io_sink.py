@@ -15,7 +15,7 @@ from vsr.io import AtomicOutput, EncodeSettings, Frame, VideoSink, VideoSource, 
 from vsr.io.encode import WriterSettings, codec_options
 from vsr.io.formats import CONTAINERS, FORMATS, RECORDING_FORMATS
 
-from .media_factory import AudioSpec, decode_info, make_clip
+from ..media_factory import AudioSpec, decode_info, make_clip
 
 FLAGS = {"overwrite": "--overwrite", "codec": "--codec"}
 

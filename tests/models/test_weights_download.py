@@ -16,7 +16,7 @@ from vsr.fs import sha256_file
 from vsr.models import REGISTRY, resolve_model
 from vsr.models.weights import fetch_weights
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 ENTRY = REGISTRY["safmnpp-light-x4"]
 FILENAME = ENTRY.url.rsplit("/", 1)[-1]  # light_safmnpp.pth, as the mirror serves it

@@ -14,8 +14,8 @@ from pipelines.common.settings import UpscaleConfig
 from pipelines.upscale import run_upscale
 from vsr.io import VideoSource, probe
 
-from .conftest import SHARED
-from .media_factory import AudioSpec, decode_info, frame_rgb, make_clip, stream_packets
+from ..conftest import SHARED
+from ..media_factory import AudioSpec, decode_info, frame_rgb, make_clip, stream_packets
 
 LIGHT = str(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
 

@@ -13,7 +13,7 @@ from vsr.engine.fast_layers import with_fast_layers
 from vsr.engine.fused_blocks import FusedFMM, FusedNtireBlock, FusedSAFMNPPBlock
 from vsr.models import load_model
 
-from .conftest import SHARED
+from ..conftest import SHARED
 
 CASES = json.loads((SHARED / "golden" / "cases.json").read_text()) if SHARED.is_dir() else []
 FUSED = {"safmn": FusedFMM, "ntire23-safmn": FusedNtireBlock, "safmnpp": FusedSAFMNPPBlock,

@@ -12,8 +12,8 @@ from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
 from pipelines.upscale import run_upscale
 
-from .conftest import SHARED
-from .media_factory import (
+from ..conftest import SHARED
+from ..media_factory import (
     AudioSpec,
     SubtitleSpec,
     corrupt_packets,

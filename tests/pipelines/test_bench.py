@@ -29,7 +29,7 @@ from pipelines.common.config import load_config
 from vsr.engine.perf import MALLOC_TUNABLES
 from vsr.settings import build_settings
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 LIGHT = str(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
 PART_KEYS = {"fps_median", "fps_min", "fps_max", "fps_repeats", "ms_per_frame_p50", "ms_per_frame_p95",

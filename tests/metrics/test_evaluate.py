@@ -13,7 +13,7 @@ from vsr.metrics.evaluate import evaluate_folder
 from vsr.metrics.image_io import read_image, write_image
 from vsr.models import load_model
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 SET5 = SHARED / "data" / "set5"
 LIGHT = SHARED / "weights" / "ais2024_light_safmnpp_x4.pth"

@@ -20,8 +20,8 @@ from pipelines.cli import main
 from pipelines.upscale import PassOptions, upscale_file
 from vsr.io import probe
 
-from .conftest import ROOT, SHARED, run_cli
-from .media_factory import AudioSpec, audio_frames, decode_info, make_clip
+from ..conftest import ROOT, SHARED, run_cli
+from ..media_factory import AudioSpec, audio_frames, decode_info, make_clip
 
 BICUBIC = ["--model", "bicubic", "--scale", "2", "--preset", "ultrafast", "--no-progress"]
 

@@ -11,7 +11,7 @@ import pytest
 from vsr.errors import InputError, MediaError
 from vsr.io import AudioFrames, Frame, TimeRange, VideoSource, probe
 
-from .media_factory import AudioSpec, make_clip
+from ..media_factory import AudioSpec, make_clip
 
 VFR_PTS = [0, 1, 3, 7, 8, 12]  # in 1/25 s: gaps of 1, 2, 4, 1 and 4 frame times
 

@@ -14,7 +14,7 @@ from vsr.engine.frames import float_to_frames, frames_to_float
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
 
-from .conftest import SHARED, run_pipelined
+from ..conftest import SHARED, run_pipelined
 
 LIGHT = SHARED / "weights" / "ais2024_light_safmnpp_x4.pth"
 FAMILIES = ["ais2024_light_safmnpp_x4.pth", "ntire2023_safmn_x4.pth", "ntire2024_safmnpp_x4.pth"]

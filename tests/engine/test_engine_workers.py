@@ -14,7 +14,7 @@ from vsr.engine.workers import FrameWorkers
 from vsr.errors import VSRError
 from vsr.models import load_model
 
-from .conftest import SHARED, run_pipelined
+from ..conftest import SHARED, run_pipelined
 
 
 def _worker_threads() -> list[threading.Thread]:
@@ -88,7 +88,7 @@ def test_the_file_pipeline_writes_the_same_video_with_one_or_two_workers(light, 
 
     from pipelines.upscale import PassOptions, upscale_file
 
-    from .media_factory import AudioSpec, decode_info, make_clip, stream_packets
+    from ..media_factory import AudioSpec, decode_info, make_clip, stream_packets
 
     src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=7, audio=[AudioSpec()],
                     pts=[0, 1, 2, 4, 5, 8, 9], time_base=Fraction(1, 25))  # VFR: timestamps must pass through

@@ -29,7 +29,7 @@ from vsr.training.losses import L1FFTLoss, fft_l1
 from vsr.training.schedule import ScheduleConfig, learning_rate
 from vsr.training.trainer import Trainer, build_model, output_paths
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 SET5 = SHARED / "data" / "set5"
 

@@ -27,9 +27,9 @@ from pipelines.live import LiveConfig, run_live
 from vsr.errors import VSRError
 from vsr.io.live.slot import LatestSlot
 
-from . import media_factory
-from .conftest import ROOT, SHARED, run_cli
-from .media_factory import AudioSpec
+from .. import media_factory
+from ..conftest import ROOT, SHARED, run_cli
+from ..media_factory import AudioSpec
 
 NTIRE23 = SHARED / "weights" / "ntire2023_safmn_x4.pth"
 

@@ -15,7 +15,7 @@ from vsr.models import load_model
 from vsr.models.export_ops import adaptive_max_pool_gather
 from vsr.models.layers import pooled_size
 
-from .conftest import SHARED, run_cli
+from ..conftest import SHARED, run_cli
 
 ort = pytest.importorskip("onnxruntime")
 
