@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from vsr.errors import ConfigError, InputError, ModelError, VSRError
+from vsr.errors import ConfigError, InputError, ModelError
 from vsr.fs import atomic_path, sha256_file
-from vsr.models.checkpoint import extract_state_dict
+from vsr.models.checkpoint import extract_state_dict, load_file
 from vsr.models.registry import ModelEntry
 
 CACHE_ENV = "VSR_CACHE_DIR"
@@ -97,11 +97,8 @@ def _verify(entry: ModelEntry, url: str, path: Path) -> None:
         raise ModelError(
             f"download of {entry.name} from {url} has sha256 {got[:12]}..., expected {entry.sha256[:12]}..."
         )
-    import torch
-
     try:
-        extract_state_dict(torch.load(path, map_location="cpu", weights_only=True), source=url)
-    except VSRError:
-        raise
-    except Exception:
+        obj = load_file(path)
+    except ModelError:
         raise ModelError(f"download of {entry.name} from {url} is not a PyTorch checkpoint") from None
+    extract_state_dict(obj, source=url)
