@@ -7,10 +7,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.metrics.evaluate import evaluate_folder
 from vsr.metrics.image_io import read_image, write_image
+from vsr.metrics.imresize import imresize
 from vsr.models import load_model
 
 from ..conftest import SHARED, run_cli
@@ -42,24 +44,76 @@ def test_eval_reproduces_the_set5_reference_numbers(tmp_path):
     assert "30.43" in result.stdout and "28.43" in result.stdout
 
 
-def test_gray_images_are_scored_on_their_one_channel(tmp_path):
-    # A gray image G and its RGB copy (G, G, G) go through the same LR and the same model input. Scored on
-    # Y = 16 + 219/255 G, the RGB copy's errors are 219/255 of the gray ones: PSNR higher by 20 log10(255/219),
-    # exactly for bicubic (same rounding in every channel), nearly for the model (its channels differ a little).
-    gray_dir, rgb_dir = tmp_path / "gray", tmp_path / "rgb"
-    gray_dir.mkdir()
-    rgb_dir.mkdir()
-    gray = cv2.cvtColor(read_image(SET5 / "bird.png"), cv2.COLOR_RGB2GRAY)[:100, :120]
-    write_image(gray_dir / "bird.png", gray)
-    write_image(rgb_dir / "bird.png", np.repeat(gray[..., None], 3, axis=2))
+def _y_bt601(rgb: np.ndarray) -> np.ndarray:
+    # BasicSR to_y_channel / rgb2ycbcr(y_only=True): 16 + (65.481 R + 128.553 G + 24.966 B) on R, G, B in [0, 1]
+    x = rgb.astype(np.float64) / 255.0
+    return 16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]
+
+
+def _ssim_cv2(a: np.ndarray, b: np.ndarray) -> float:
+    # BasicSR's _ssim: cv2.filter2D with the 11x11 Gaussian (sigma 1.5), the map kept where the window fits
+    k = cv2.getGaussianKernel(11, 1.5)
+    w = np.outer(k, k.transpose())
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return cv2.filter2D(x, -1, w)[5:-5, 5:-5]
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = f(a), f(b)
+    va, vb, cov = f(a * a) - ma**2, f(b * b) - mb**2, f(a * b) - ma * mb
+    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))))
+
+
+def _psnr_ssim(sr_y: np.ndarray, hr_y: np.ndarray, crop: int) -> tuple[float, float]:
+    a, b = sr_y[crop:-crop, crop:-crop], hr_y[crop:-crop, crop:-crop]
+    return 10 * np.log10(255.0**2 / np.mean((a - b) ** 2)), _ssim_cv2(a, b)
+
+
+def _matlab_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+
+def test_a_gray_png_is_scored_as_basicsr_does_rgb_then_y(tmp_path):
+    # BasicSR reads a gray PNG with cv2.IMREAD_COLOR (B = G = R = gray), runs the model on that RGB image and
+    # scores Y = 16 + 219/255 gray, cropped by the scale. Computed here on its own and compared with `vsr eval`.
+    gray = cv2.cvtColor(cv2.imread(str(SET5 / "bird.png")), cv2.COLOR_BGR2GRAY)[:, :282]  # 282: not a multiple of 4
+    (tmp_path / "hr").mkdir()
+    cv2.imwrite(str(tmp_path / "hr" / "bird.png"), gray)
+    assert cv2.imread(str(tmp_path / "hr" / "bird.png"), cv2.IMREAD_UNCHANGED).ndim == 2  # a 1-channel file
+    hr = cv2.imread(str(tmp_path / "hr" / "bird.png"), cv2.IMREAD_COLOR)[:288, :280, ::-1]
+    lr = _matlab_uint8(imresize(hr.astype(np.float64), 0.25))
+    bic = _matlab_uint8(imresize(lr.astype(np.float64), 4))
     module, arch = load_model(LIGHT)
+
+    def model(x: torch.Tensor) -> torch.Tensor:  # plain NCHW in, as BasicSR's img2tensor gives
+        return module(x.contiguous())
+
+    with torch.inference_mode():
+        out = model(torch.from_numpy(lr.copy()).permute(2, 0, 1)[None].float() / 255)[0]
+    sr = (out.clamp(0, 1) * 255).round().permute(1, 2, 0).numpy().astype(np.uint8)  # BasicSR's tensor2img
+    want_model = _psnr_ssim(_y_bt601(sr), _y_bt601(hr), 4)
+    want_bic = _psnr_ssim(_y_bt601(bic), _y_bt601(hr), 4)
+
+    got = evaluate_folder(model, tmp_path / "hr", 4).images[0]
+    assert got.psnr == pytest.approx(want_model[0], abs=1e-6)
+    assert got.bicubic_psnr == pytest.approx(want_bic[0], abs=1e-6)
+    assert got.ssim == pytest.approx(want_model[1], abs=1e-6)
+    assert got.bicubic_ssim == pytest.approx(want_bic[1], abs=1e-6)
+    # The Engine (as `vsr eval` runs it) feeds channels_last: float noise flips a few of the 235k roundings.
     engine = Engine(module, arch.scale, EngineConfig("cpu", "fp32"))
-    g = evaluate_folder(engine, gray_dir, 4).images[0]
-    c = evaluate_folder(engine, rgb_dir, 4).images[0]
-    shift = 20 * np.log10(255 / 219)
-    assert c.bicubic_psnr - g.bicubic_psnr == pytest.approx(shift, abs=1e-9)
-    assert c.psnr - g.psnr == pytest.approx(shift, abs=0.05)
-    assert g.psnr > g.bicubic_psnr + 0.5 and g.ssim > g.bicubic_ssim
+    assert evaluate_folder(engine, tmp_path / "hr", 4).images[0].psnr == pytest.approx(want_model[0], abs=1e-3)
+    # The old protocol took the gray as its own luma (and the model's output averaged back to one channel):
+    # 1.3 dB lower, 20 log10(255/219) exactly for bicubic. Before this change the asserts above failed by that.
+    old_sr = _matlab_uint8(sr.astype(np.float64).mean(axis=2))
+    old_model = _psnr_ssim(old_sr.astype(np.float64), hr[..., 0].astype(np.float64), 4)[0]
+    old_bic = _psnr_ssim(bic[..., 0].astype(np.float64), hr[..., 0].astype(np.float64), 4)[0]
+    assert want_bic[0] - old_bic == pytest.approx(20 * np.log10(255 / 219), abs=1e-9)
+    assert want_model[0] - old_model > 1.2
+    # one path: the gray file and its RGB copy score the same
+    (tmp_path / "rgb").mkdir()
+    write_image(tmp_path / "rgb" / "bird.png", np.repeat(gray[..., None], 3, axis=2))
+    c = evaluate_folder(model, tmp_path / "rgb", 4).images[0]
+    assert (c.psnr, c.ssim, c.bicubic_psnr, c.bicubic_ssim) == (got.psnr, got.ssim, got.bicubic_psnr, got.bicubic_ssim)
 
 
 def test_eval_bad_folder_is_a_one_line_error(tmp_path):

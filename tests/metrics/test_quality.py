@@ -14,18 +14,23 @@ from vsr.metrics.quality import gaussian_window, psnr_y, rgb_to_y, ssim, ssim_y
 def test_y_of_primaries_is_bt601_studio_range():
     px = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8)
     np.testing.assert_allclose(rgb_to_y(px)[0], [16, 235, 16 + 65.481, 16 + 128.553, 16 + 24.966], atol=1e-9)
-    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    np.testing.assert_array_equal(rgb_to_y(gray), gray)
-    np.testing.assert_array_equal(rgb_to_y(gray[..., None]), gray)
+    # gray is the RGB image (g, g, g), as BasicSR reads it: Y = 16 + 219/255 g, not g itself
+    gray = np.arange(0, 256, 20, dtype=np.uint8).reshape(1, 13)
+    np.testing.assert_allclose(rgb_to_y(gray), 16 + gray / 255.0 * 219, atol=1e-12)
+    np.testing.assert_array_equal(rgb_to_y(gray), rgb_to_y(np.repeat(gray[..., None], 3, axis=2)))
+    np.testing.assert_array_equal(rgb_to_y(gray[..., None]), rgb_to_y(gray))
+    with pytest.raises(ValueError, match="shape"):
+        rgb_to_y(np.zeros((2, 2, 4)))
 
 
 def test_psnr_of_a_known_error_and_the_crop():
     hr = np.full((20, 20), 100, np.uint8)
     sr = hr.copy()
-    sr[5:15, 5:15] += 2  # 100 of the 144 cropped pixels off by 2: mse = 4 * 100 / 144
-    assert psnr_y(sr, hr, crop=4) == pytest.approx(10 * np.log10(255**2 / (400 / 144)))
+    sr[5:15, 5:15] += 2  # 100 of the 144 cropped pixels off by 2 in gray, 2 * 219/255 in Y
+    mse = (2 * 219 / 255) ** 2 * 100 / 144
+    assert psnr_y(sr, hr, crop=4) == pytest.approx(10 * np.log10(255**2 / mse))
     sr[0, :] = 0  # a border row: the crop hides it
-    assert psnr_y(sr, hr, crop=4) == pytest.approx(10 * np.log10(255**2 / (400 / 144)))
+    assert psnr_y(sr, hr, crop=4) == pytest.approx(10 * np.log10(255**2 / mse))
     assert psnr_y(hr, hr, crop=4) == float("inf")
     # RGB: a uniform error of 1 in every channel moves Y by 219/255 exactly
     rgb = np.full((16, 16, 3), 50, np.uint8)

@@ -5,8 +5,9 @@ For each HR image: crop it to a multiple of the scale, make the LR with MATLAB's
 LR with the model, round the output to uint8, and score PSNR/SSIM on Y with `scale` border pixels cropped.
 The bicubic baseline is the same LR upscaled by imresize(scale), rounded the same way.
 
-Gray images are scored on their single channel; the model sees the gray replicated to RGB and its output is
-averaged back to one channel. 16-bit images are reduced to 8 bits first (the protocol is defined on 8-bit).
+A gray HR image is replicated to RGB first (R = G = B, as BasicSR's cv2.imread with IMREAD_COLOR reads it) and
+then takes the colour path unchanged: RGB LR, RGB model output, Y = 16 + 219/255 gray (docs/evaluation.md).
+16-bit images are reduced to 8 bits first (the protocol is defined on 8-bit).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from vsr.engine.frames import float_to_frames, frames_to_float
-from vsr.metrics.image_io import list_images, read_image
+from vsr.metrics.image_io import as_rgb, list_images, read_image
 from vsr.metrics.imresize import imresize, to_uint8
 from vsr.metrics.quality import psnr_y, ssim_y
 
@@ -85,11 +86,11 @@ def upscale_image(model: Upscaler, img: np.ndarray) -> np.ndarray:
     """Run `model` on a uint8 or uint16, RGB or gray image; the output quantised to the input's dtype the way the
     engine quantises video frames (vsr/engine/frames.py: round half to even, as BasicSR's tensor2img does).
 
-    Gray is replicated to RGB for the model and its output averaged back to one channel before quantisation.
+    Gray (for `vsr image`, which writes gray back; eval only passes RGB) is replicated to RGB for the model and its
+    output averaged back to one channel before quantisation.
     """
     gray = img.ndim == 2
-    rgb = np.repeat(img[..., None], 3, axis=2) if gray else img
-    frames = torch.from_numpy(np.ascontiguousarray(rgb))[None]
+    frames = torch.from_numpy(np.ascontiguousarray(as_rgb(img)))[None]
     with torch.inference_mode():
         y = model(frames_to_float(frames)).float().cpu()
         if gray:
@@ -99,7 +100,7 @@ def upscale_image(model: Upscaler, img: np.ndarray) -> np.ndarray:
 
 
 def score_image(model: Upscaler, hr: np.ndarray, scale: int, name: str = "") -> ImageScore:
-    hr = mod_crop(to_8bit(hr), scale)
+    hr = mod_crop(as_rgb(to_8bit(hr)), scale)
     lr = make_lr(hr, scale)
     sr = upscale_image(model, lr)
     if sr.shape != hr.shape:

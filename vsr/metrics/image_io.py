@@ -33,6 +33,17 @@ def read_image(path: str | Path) -> np.ndarray:
     return img
 
 
+def as_rgb(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) as it is; (H, W) or (H, W, 1) gray replicated to R = G = B, as cv2.IMREAD_COLOR reads a gray file."""
+    if img.ndim == 3 and img.shape[2] == 3:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {img.shape}")
+    return np.repeat(img[..., None], 3, axis=2)
+
+
 def check_output_path(path: str | Path) -> None:
     """Raise a one-line InputError unless an image could be written at `path` (folder exists, known type)."""
     path = Path(path)

@@ -1,27 +1,23 @@
 """Image quality as SR papers report it: PSNR and SSIM on the luma (Y) of BT.601 YCbCr, borders cropped.
 
 Inputs are images on the 0..255 scale (uint8, or float already rounded as the protocol requires), (H, W, 3)
-RGB or (H, W) / (H, W, 1) gray. A gray image is its own luma.
+RGB or (H, W) / (H, W, 1) gray. A gray image is the RGB image R = G = B = gray (what cv2.IMREAD_COLOR reads, as
+BasicSR does) and goes through the same RGB -> Y formula, so its Y is 16 + 219/255 gray, not the gray itself.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vsr.metrics.image_io import as_rgb
+
 # MATLAB rgb2ycbcr (BT.601, studio range): Y = 16 + (65.481 R + 128.553 G + 24.966 B) for R, G, B in [0, 1].
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """Luma Y in 16..235 (float64, not rounded) of an RGB image on the 0..255 scale; a gray image unchanged."""
-    x = np.asarray(img, dtype=np.float64)
-    if x.ndim == 3 and x.shape[2] == 1:
-        return x[..., 0]
-    if x.ndim == 2:
-        return x
-    if x.ndim == 3 and x.shape[2] == 3:
-        return 16.0 + x @ _Y_WEIGHTS
-    raise ValueError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {x.shape}")
+    """Luma Y in 16..235 (float64, not rounded) of an RGB image on the 0..255 scale; gray is taken as (g, g, g)."""
+    return 16.0 + as_rgb(np.asarray(img, dtype=np.float64)) @ _Y_WEIGHTS
 
 
 def _crop(img: np.ndarray, crop: int) -> np.ndarray:
