@@ -12,6 +12,7 @@ import numpy as np
 
 from vsr.errors import InputError, MediaError
 from vsr.io.colour import ColourDescription, bit_depth, describe_frame
+from vsr.io.hdr import HdrMetadata, read_hdr
 from vsr.io.planes import chroma_location, supported_pix_fmt
 
 
@@ -48,6 +49,7 @@ class SourceInfo:
     video_index: int
     streams: list[StreamInfo] = field(default_factory=list)
     chroma_location: int = 0  # AVChromaLocation of the decoded frames (vsr.io.planes.chroma_location)
+    hdr: HdrMetadata = field(default_factory=HdrMetadata)  # mastering display and light level of the first frame
 
     @property
     def deep(self) -> bool:
@@ -97,7 +99,7 @@ def _first_frame(container: av.container.InputContainer, vs: av.video.stream.Vid
 
 
 def probe(path: str | Path) -> SourceInfo:
-    """Read the header and the first video frame (colour, depth and rotation live on the frames)."""
+    """Read the header and the first video frame (colour, depth, rotation and HDR metadata live on the frames)."""
     path = Path(path)
     with open_input(path) as container:
         if not container.streams.video:
@@ -131,4 +133,5 @@ def probe(path: str | Path) -> SourceInfo:
             display_matrix=_display_matrix(first), rotation=int(first.rotation or 0),
             metadata=dict(container.metadata), video_metadata=dict(vs.metadata), video_index=vs.index,
             streams=streams, chroma_location=chroma_location(first) if supported_pix_fmt(first.format.name) else 0,
+            hdr=read_hdr(first),
         )

@@ -1,9 +1,10 @@
 """Encode upscaled RGB frames and mux them with the source's other streams into a new file.
 
 The video keeps the source's timestamps (the encoder runs in the input stream's time base), colour
-description, bit depth, sample aspect ratio, rotation (display matrix) and metadata. Audio, subtitle and
-other streams are copied packet for packet where the output container accepts their codec; audio that does
-not fit is re-encoded, anything else is dropped, each with a notice saying why.
+description, static HDR metadata (`vsr.io.hdr`, where the encoder can write it), bit depth, sample aspect
+ratio, rotation (display matrix) and metadata. Audio, subtitle and other streams are copied packet for packet
+where the output container accepts their codec; audio that does not fit is re-encoded, anything else is
+dropped, each with a notice saying why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vsr.io.encode import NVENC_HINT, EncodeSettings, codec_options
 from vsr.io.file.probe import SourceInfo
 from vsr.io.file.streams import StreamPlan, audio_codec_for, clean_metadata, copy_tags, native_layout, plan_stream
 from vsr.io.formats import FORMATS
+from vsr.io.hdr import hdr_plan, merge_options
 from vsr.io.planes import frame_from_planes, supported_pix_fmt
 from vsr.io.subtitles import TARGET_BY_FORMAT, cue_payload, cue_text
 
@@ -123,7 +125,10 @@ class VideoSink:
         cc.color_primaries, cc.color_trc = colour.primaries, colour.trc
         if info.sample_aspect_ratio:
             cc.sample_aspect_ratio = info.sample_aspect_ratio
-        cc.options = codec_options(self.codec, self.settings)
+        hdr = hdr_plan(self.codec, info.hdr)
+        cc.options = merge_options(codec_options(self.codec, self.settings), hdr.options)
+        if hdr.notice:
+            self.notify(hdr.notice)
         if info.display_matrix:
             stream.set_display_matrix(info.display_matrix)
         copy_tags(stream, info.video_metadata, template.disposition)
