@@ -15,6 +15,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
+from vsr.io.hdr import HLG, PQ, ContentLight, HdrMetadata, MasteringDisplay, x26x_mastering
 from vsr.io.synth import pull_all
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | \
@@ -147,6 +148,34 @@ def make_clip(
                 packet.time_base = Fraction(1, 1000)
                 out.mux(packet)
     return path
+
+
+# The mastering display and light levels of `make_hdr_clip`: a P3-D65 display of 4000 / 0.0005 cd/m2, in the
+# units of the HEVC SEI (chromaticity in 1/50000, luminance in 1/10000 cd/m2), each value distinct so that a
+# swapped primary or min/max shows.
+HDR_MASTERING = MasteringDisplay(
+    red=(Fraction(34000, 50000), Fraction(16000, 50000)), green=(Fraction(13250, 50000), Fraction(34500, 50000)),
+    blue=(Fraction(7500, 50000), Fraction(3000, 50000)), white_point=(Fraction(15635, 50000), Fraction(16450, 50000)),
+    min_luminance=Fraction(5, 10000), max_luminance=Fraction(4000))
+HDR_LIGHT = ContentLight(max_cll=1234, max_fall=567)
+
+
+def make_hdr_clip(path: str | Path, transfer: str = "pq", hdr: HdrMetadata | None = None, frames: int = 6,
+                  width: int = 64, height: int = 36) -> Path:
+    """A 10-bit BT.2020 HEVC clip (libx265): transfer "pq" (smpte2084) or "hlg" (arib-std-b67), limited range.
+
+    `hdr` is written as SEI messages (the decoder puts them on every frame as side data); by default a PQ clip
+    has `HDR_MASTERING` and `HDR_LIGHT` and an HLG clip has none."""
+    trc = {"pq": PQ, "hlg": HLG}[transfer]
+    if hdr is None:
+        hdr = HdrMetadata(HDR_MASTERING, HDR_LIGHT) if transfer == "pq" else HdrMetadata()
+    params = ["log-level=error"]
+    if hdr.mastering is not None:
+        params.append(f"master-display={x26x_mastering(hdr.mastering)}")
+    if hdr.light is not None:
+        params.append(f"max-cll={hdr.light.max_cll},{hdr.light.max_fall}")
+    return make_clip(path, width, height, frames, codec="libx265", pix_fmt="yuv420p10le", matrix=9, primaries=9,
+                     trc=trc, options={"preset": "ultrafast", "x265-params": ":".join(params)})
 
 
 def truncate(src: str | Path, dst: str | Path, fraction: float) -> Path:
