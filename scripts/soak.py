@@ -4,12 +4,13 @@
     python scripts/soak.py --seconds 60         # a shorter clip
     python scripts/soak.py --input FILE.mp4     # your own clip
     python scripts/soak.py --json soak.json --interval 2
+    python scripts/soak.py --ext .mkv           # write Matroska: no per-packet index held until the end (docs/soak.md)
 
-The child is `python run_pipeline.py upscale CLIP -o OUT.mp4 --model bicubic --scale 2 --no-progress`; every
---interval seconds this reads its VmRSS and Threads from /proc/PID/status and counts /proc/PID/fd. The JSON (written
-atomically) holds every sample and a summary; the verdict is "growing" when the RSS slope over the second half of
-the run (a least-squares line) is above GROWTH_MIB_PER_MIN, or when the second half holds more descriptors at its
-peak than the first half did. Linux only (/proc).
+The child is `python run_pipeline.py upscale CLIP -o OUT.mp4 --model bicubic --scale 2 --no-progress` (OUT.mkv
+with --ext .mkv); every --interval seconds this reads its VmRSS and Threads from /proc/PID/status and counts
+/proc/PID/fd. The JSON (written atomically) holds every sample and a summary; the verdict is "growing" when the RSS
+slope over the second half of the run (a least-squares line) is above GROWTH_MIB_PER_MIN, or when the second half
+holds more descriptors at its peak than the first half did. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -210,6 +211,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--interval", type=float, default=2.0, help="seconds between samples (default 2)")
     p.add_argument("--json", type=Path, default=Path("soak.json"), help="where the results go (default soak.json)")
+    p.add_argument("--ext", default=".mp4", choices=(".mp4", ".mkv", ".mov"), help="output container (default .mp4)")
     p.add_argument("--timeout", type=float, default=4 * 3600, help="kill the child after this many seconds")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (clip, output, child's log)")
     return p.parse_args(argv)
@@ -221,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clip = args.input.resolve() if args.input else make_clip(folder, args)
         report_path, log = folder / "report.json", folder / "child.log"
-        cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "upscale", str(clip), "-o", str(folder / "out.mp4"),
-               *UPSCALE_ARGS, "--report", str(report_path)]
+        out = folder / f"out{args.ext}"
+        cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "upscale", str(clip), "-o", str(out), *UPSCALE_ARGS,
+               "--report", str(report_path)]
         rc, wall, samples = watch(cmd, args.interval, log, args.timeout)
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         if rc != 0:
