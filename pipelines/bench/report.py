@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pipelines.bench.results import BenchReport, BenchRow
+from vsr.fs import atomic_path
 
 
 def _fmt(v: float | None, spec: str = ".2f") -> str:
@@ -117,6 +119,7 @@ def plot(report: BenchReport, path: str) -> str | None:
     ax.legend(fontsize=7)
     ax.set_title(report.machine["gpu"]["name"] if report.machine["gpu"] else report.machine["cpu"])
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return None

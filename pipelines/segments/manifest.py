@@ -143,7 +143,7 @@ def locked(work_dir: Path) -> Iterator[None]:
 
 def clean_partials(work_dir: Path) -> None:
     """Temporary files of a run that was killed (the lock says no run is active)."""
-    for p in [*work_dir.glob(".*.partial-*"), *work_dir.glob(".*.part"), *work_dir.glob("seg*.running")]:
+    for p in [*work_dir.glob(".*.part"), *work_dir.glob(".*.part.*"), *work_dir.glob("seg*.running")]:
         p.unlink(missing_ok=True)
 
 

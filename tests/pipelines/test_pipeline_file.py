@@ -38,7 +38,7 @@ def upscale(src: Path, out: Path, scale: int = 2, frames: int | None = None, **e
         setattr(cfg.encode, key, value)
     report = run_upscale(src, out, cfg, progress=False, notices=Notices(echo=False))
     assert out.is_file()
-    assert not list(out.parent.glob(".*partial*")), "temporary file left behind"
+    assert not list(out.parent.glob(".*.part*")), "temporary file left behind"
     return report.__dict__
 
 

@@ -1,9 +1,10 @@
 """Atomic video outputs: the muxer writes a hidden temporary file beside the output, renamed over it when complete.
 
-The same rule as `vsr.fs.atomic_path` (a target appears only complete; a failure or a signal leaves no file
-under its name, and OS errors become one-line errors naming the target), with a temporary name that keeps the
-output's extension, `.NAME.partial-PID.EXT`, because the muxer picks the container by the extension. Used by
-the file pipeline's outputs and by live recordings.
+The same rule and the same temporary files as `vsr.fs.atomic_path` (a target appears only complete; a failure or
+a signal leaves no file under its name; a killed run's leftovers are removed by the next write to the same
+target; OS errors become one-line errors naming the target), with a temporary name that ends in the output's
+extension, `.NAME.PID-XXXX.part.EXT`, because the muxer picks the container by the extension. Used by the file
+pipeline's outputs, segment files and live recordings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 from vsr.errors import InputError
+from vsr.fs import PARTIAL_FILES, partial_path
 
 
 class AtomicOutput:
@@ -22,7 +24,10 @@ class AtomicOutput:
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
-        self.temp = self.out.with_name(f".{self.out.stem}.partial-{os.getpid()}{self.out.suffix}")
+        try:
+            self.temp = partial_path(self.out.absolute(), extension=self.out.suffix)
+        except OSError as exc:
+            raise InputError(f"cannot write {self.out}: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
         try:
@@ -30,10 +35,12 @@ class AtomicOutput:
         except OSError as exc:
             self.discard()
             raise InputError(f"cannot write {self.out}: {exc.strerror or exc}") from None
+        PARTIAL_FILES.discard(self.temp)
 
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
+        PARTIAL_FILES.discard(self.temp)
 
     def __enter__(self) -> Path:
         return self.temp
@@ -43,4 +50,3 @@ class AtomicOutput:
             self.commit()
         else:
             self.discard()
-

@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 import av.filter
 
+from vsr.io.atomic import AtomicOutput
+
 
 def pull_all(source: str, args: str, sink: str):
     """Every frame of an FFmpeg source filter (`testsrc2`, `sine`, `aevalsrc`, ...) through `sink`."""
@@ -27,7 +29,7 @@ def write_pattern_clip(path: str | Path, width: int = 160, height: int = 90, sec
                        tone_hz: float | None = 440.0, codec: str = "libx264") -> Path:
     """A `testsrc2` clip (moving pattern, counter) with an AAC sine tone (or Opus for .webm)."""
     path = Path(path)
-    with av.open(str(path), "w") as out:
+    with AtomicOutput(path) as temp, av.open(str(temp), "w") as out:
         v = out.add_stream(codec, rate=rate)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.codec_context.time_base = Fraction(1, rate)
