@@ -33,6 +33,8 @@ def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and run one command; returns the exit code: 0, 2 for a one-line error, 128 + N when signal N stopped
+    it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). Safe to call in-process: it installs no signal handlers."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -40,19 +42,39 @@ def main(argv: list[str] | None = None) -> int:
     except VSRError as exc:
         print(f"error: {exc.render(flag_names(parser))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    from pipelines.common.stop import Interrupted
+
+    stopped = exc if isinstance(exc, Interrupted) else Interrupted()
+    print(stopped.message(), file=sys.stderr, flush=True)
+    return stopped.exit_code
 
 
 def entry() -> int:
-    """The program's entry point: first re-executes once with the CPU allocator and OpenMP settings that must be
-    in place before the process starts (1.5x and more on CPU, see vsr/engine/perf.py; VSR_NO_MALLOC_TUNING=1
-    turns it off), then runs `main`. `main` itself never re-executes, so it is safe to call in-process."""
+    """The program's entry point. Signals are held from the first moment and handled by the one shutdown path
+    (pipelines/common/shutdown.py). It first re-executes once with the CPU allocator and OpenMP settings that
+    must be in place before the process starts (1.5x and more on CPU, see vsr/engine/perf.py;
+    VSR_NO_MALLOC_TUNING=1 turns it off); a signal sent meanwhile stays pending across the exec. Then it runs
+    `main` and joins the tool's threads before the interpreter exits."""
+    from pipelines.common.shutdown import Shutdown
     from vsr.engine.perf import reexec_with_malloc_tunables
 
+    Shutdown.hold_signals()
     reexec_with_malloc_tunables()
-    return main()
+    shutdown = Shutdown()  # installed until the process ends: a signal while exiting must not kill it
+    try:
+        try:
+            shutdown.install()
+            code = main()
+        finally:
+            shutdown.mark_finished()
+    except KeyboardInterrupt as exc:  # a signal before `main` ran, or as it returned (the handler raises once)
+        code = _interrupted(exc)
+    return shutdown.join_threads(code)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from pipelines.common.config import load_config as load_settings
 from pipelines.common.progress import progress_bar
-from pipelines.common.stop import StopFlag
+from pipelines.common.stop import Interrupted, StopFlag
 from vsr.errors import ConfigError, InputError
 from vsr.fs import write_json_atomic
 from vsr.training.config import TrainConfig
@@ -111,8 +112,8 @@ def _describe(run: _Run, n_params: int) -> str:
             f"(+ {paths['last'].name}, {paths['log'].name})")
 
 
-def _fit(run: _Run) -> bool:
-    """The training loop under a progress bar; True when it reached the last iteration."""
+def _fit(run: _Run) -> int | None:
+    """The training loop under a progress bar; the signal that stopped it early, None when it reached the end."""
     from vsr.training.data import BatchLoader
 
     cfg, trainer = run.cfg, run.trainer
@@ -132,26 +133,26 @@ def _fit(run: _Run) -> bool:
                   f"train {trainer.seconds / 60:.1f} min, loss {ema_loss[-1] if ema_loss else float('nan'):.4f}]")
         sys.stdout.flush()
 
-    with StopFlag("stopping after this iteration (again to interrupt now)") as flag, \
+    with StopFlag("stopping after this iteration (again to quit now)") as flag, \
             BatchLoader(run.examples, cfg.data, cfg.model.scale, cfg.seed, start=trainer.iteration) as loader:
         try:
-            return trainer.fit(loader, run.paths, on_step=on_step, on_val=on_val, on_save=run.write_log,
-                               should_stop=lambda: flag.set)
+            finished = trainer.fit(loader, run.paths, on_step=on_step, on_val=on_val, on_save=run.write_log,
+                                   should_stop=lambda: flag.set)
+            return None if finished else flag.signum or signal.SIGINT
         finally:
             bar.close()
 
 
 def run_training(cfg: TrainConfig, resume: str | None = None, command: str = "") -> int:
-    """Train as `cfg` says; returns the exit code (0 done, 130 stopped early with the state saved)."""
+    """Train as `cfg` says; returns 0; stopped early by a signal (the state saved): Interrupted."""
     run = _prepare(cfg, resume, command)
-    finished = _fit(run)
+    stopped_by = _fit(run)
     trainer, paths = run.trainer, run.paths
     if best := trainer.best:
         print(f"best: iteration {best['iteration']}, PSNR {best['psnr']:.3f} dB SSIM {best['ssim']:.4f} "
               f"(bicubic {best['bicubic_psnr']:.3f} / {best['bicubic_ssim']:.4f})")
     print(f"wrote {paths['best']}, {paths['last']}, {paths['log']} ({trainer.iteration} iterations, "
           f"{trainer.seconds / 60:.1f} min)")
-    if not finished:
-        print(f"stopped at iteration {trainer.iteration}; continue with --resume {paths['last']}", file=sys.stderr)
-        return 130
+    if stopped_by is not None:
+        raise Interrupted(stopped_by, f"at iteration {trainer.iteration}; continue with --resume {paths['last']}")
     return 0

@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.common.config import load_config, overrides_from_args
+    from pipelines.common.stop import Interrupted
     from pipelines.live.config import LiveConfig
     from vsr.errors import VSRError
     from vsr.io.live.preview import display_problem
@@ -84,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
         write_report(report, cfg.report)
     if report.error:
         raise VSRError(f"{report.stop_reason} (outputs finalised)")
+    if result.signum is not None:
+        raise Interrupted(result.signum, "outputs finalised")
     return 0

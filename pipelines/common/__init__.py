@@ -7,6 +7,7 @@
   device_colour  where YUV <-> RGB runs and where decoding runs (NVDEC or the CPU)
   stages         Stage and StagePipeline: threads between bounded queues, stopped and joined by their owner
   progress       the one tqdm setup (frames on stderr)
-  stop           StopFlag: the first Ctrl-C / SIGTERM asks a loop to stop, a second one interrupts
+  stop           Interrupted, StopFlag: a signal stops a job at once or at its next safe point
+  shutdown       Shutdown: the CLI's one shutdown path (signals, grace period, hard exit, joining threads)
   parsing        small text parsers for settings ("WxH")
 """

@@ -1,4 +1,9 @@
-"""StopFlag: how a long loop (live, train) learns that the user asked it to stop."""
+"""How a job learns that the user asked it to stop: `Interrupted` (raised where the job cannot poll) and `StopFlag`
+(a section of a job that polls at safe points instead: the stage loop, a live step, a training iteration).
+
+The process-wide part (handlers outside these sections, a second signal, the grace period, the exit) is
+`pipelines.common.shutdown.Shutdown`.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +13,73 @@ import threading
 from types import FrameType
 from typing import Any
 
-_SIGNALS = ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM"))
+# The signals that stop a job, and how the one-line message names them.
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+
+def signal_name(signum: int) -> str:
+    return SIGNAL_NAMES.get(signum, signal.Signals(signum).name)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A job stopped by a signal. `detail` says what is left (e.g. which segments `--resume` reuses); the exit
+    code is the shell's convention, 128 + the signal's number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+
+    def __init__(self, signum: int = signal.SIGINT, detail: str = "") -> None:
+        super().__init__(signum, detail)
+        self.signum, self.detail = signum, detail
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def message(self) -> str:
+        return f"stopped by {signal_name(self.signum)}" + (f"; {self.detail}" if self.detail else "")
 
 
 class StopFlag:
-    """The first Ctrl-C or SIGTERM asks for a clean stop (the loop checks `set` between steps); a second one
-    interrupts at once (KeyboardInterrupt). Signals reach only the main thread: elsewhere (an embedding caller)
-    the flag installs nothing and the caller stops the loop its own way."""
+    """While installed, a first SIGINT, SIGTERM or SIGHUP only sets the flag (`set`, `signum`): the job checks
+    it at its safe points (`raise_if_set`) or ends its loop. A second one raises KeyboardInterrupt here; under
+    the CLI the Shutdown ends the process first, removing the temporary files. Signals reach only the main
+    thread: elsewhere (a Ray worker, an embedding caller) the flag installs nothing and stays clear."""
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message  # printed on the first signal, e.g. "stopping after this iteration"
-        self.reason: str | None = None
+        self.signum: int | None = None
         self._old: dict[int, Any] = {}
 
     @property
     def set(self) -> bool:
-        return self.reason is not None
+        return self.signum is not None
 
-    def _handle(self, name: str, signum: int, frame: FrameType | None) -> None:
-        if self.reason is not None:
+    @property
+    def reason(self) -> str | None:
+        return None if self.signum is None else f"stopped by {signal_name(self.signum)}"
+
+    def finish(self) -> None:
+        """The job's outputs are complete: under the CLI's Shutdown a signal from here on no longer stops it, so
+        that an exit code of 128 + N always means that nothing new was written."""
+        for old in self._old.values():
+            if (mark := getattr(getattr(old, "__self__", None), "mark_finished", None)) is not None:
+                mark()
+                return
+
+    def raise_if_set(self, detail: str = "") -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum, detail)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
             raise KeyboardInterrupt
-        self.reason = f"stopped by {name}"
+        self.signum = signum
         if self.message:
             print(f"\n{self.message}", file=sys.stderr, flush=True)
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig, name in _SIGNALS:
-            self._old[sig] = signal.signal(sig, lambda s, f, name=name: self._handle(name, s, f))
+        for sig in SIGNAL_NAMES:
+            self._old[sig] = signal.signal(sig, self._handle)
 
     def restore(self) -> None:
         for sig, old in self._old.items():

@@ -53,6 +53,7 @@ class ProcessedFrame:
 class LiveResult:
     report: LiveReport
     frames: list[ProcessedFrame]
+    signum: int | None = None  # the signal that stopped the run (its outputs are finalised all the same)
 
 
 def summary_lines(r: LiveReport) -> list[str]:

@@ -188,15 +188,16 @@ class LiveSession:
             self.outputs.drain_audio(self.audio_q)
         self.wall = time.monotonic() - self.t_start if self.capture is not None else 0.0
         torch.set_num_threads(self._threads_before)
-        self.stop.restore()
         # A capture thread stuck in a read (the read timeout bounds this) keeps the source; the process exit
         # releases it. Closing the demuxer under a running read would crash instead.
         if self.source is not None and (self.capture is None or self.capture.stop()):
             self.source.close()
         self.saved = self.outputs.close(self.log)
+        self.stop.finish()  # the recording is complete: a signal from here on does not discard it
+        self.stop.restore()
 
     def result(self) -> LiveResult:
-        return LiveResult(self._report(), self.frames)
+        return LiveResult(self._report(), self.frames, self.stop.signum)
 
     def _report(self) -> LiveReport:
         info, stats, slot, wall = self.info, self.stats, self.slot, self.wall

@@ -4,6 +4,7 @@ join, report. All inputs' segments are scheduled together."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from pipelines.common.engine_factory import model_from_settings
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
+from pipelines.common.stop import Interrupted, StopFlag
 from pipelines.segments.join import join_segments
 from pipelines.segments.manifest import (
     Manifest,
@@ -201,11 +203,14 @@ def _process(run: _Progress, runner: Runner, cfg: UpscaleConfig) -> None:
             if not bad:
                 return
         raise MediaError("segment files keep failing verification; is the work directory's disk healthy?")
-    except KeyboardInterrupt:
-        done, count = run.segment_counts()
-        print(f"interrupted with {done} of {count} segments finished; run the same command with --resume "
-              "to go on", file=sys.stderr)
-        raise
+    except KeyboardInterrupt as exc:
+        raise _with_resume_hint(exc, run) from None
+
+
+def _with_resume_hint(exc: KeyboardInterrupt, run: _Progress) -> Interrupted:
+    done, count = run.segment_counts()
+    return Interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT,
+                       f"{done} of {count} segments finished; run the same command with --resume to go on")
 
 
 def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: SegmentOptions, *,
@@ -228,6 +233,10 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
         process_start = time.perf_counter()  # after the runner started: FPS is the processing rate
         _process(run, runner, cfg)
         process_wall = time.perf_counter() - process_start
+        # The joins only remux: from the first one on the job completes, so that 128 + N means no output.
+        stop = stack.enter_context(StopFlag())
+        stop.raise_if_set("all segments finished; run the same command with --resume to join them")
+        stop.finish()
         joins = [join_segments(j.src, j.out, j.info, loaded.scale, cfg, j.work_dir, j.manifest.segments, notices)
                  for j in jobs]
         labels = runner.labels

@@ -25,6 +25,7 @@ from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
 from pipelines.common.stages import StagePipeline
+from pipelines.common.stop import StopFlag
 from pipelines.upscale.checks import check_input_path, check_run_settings
 from pipelines.upscale.report import FileReport, file_report
 from pipelines.upscale.stages import DecodeStage, EncodeStage, UpscaleStage
@@ -37,7 +38,8 @@ from vsr.io.file.sink import check_output_path
 class PassOptions:
     """How one pass runs, beyond the settings. `time_range` upscales only those frames and `video_only` leaves
     the other streams out (a segment of a longer job, see pipelines/segments); `on_frames` is called with the
-    number of frames written so far; `labels` name the engine in the report."""
+    number of frames written so far; `labels` name the engine in the report. `stop`: a signal ends the pass at
+    its next safe point (between stage-loop ticks, never after the output is committed)."""
 
     info: SourceInfo | None = None  # the probe, when the caller has it already
     overwrite: bool = False
@@ -46,6 +48,7 @@ class PassOptions:
     time_range: TimeRange | None = None
     video_only: bool = False
     on_frames: Callable[[int], None] | None = None
+    stop: StopFlag | None = None
 
 
 def upscale_file(src: str | Path, out: str | Path, engine: Callable[[np.ndarray], np.ndarray], scale: int,
@@ -76,6 +79,8 @@ def upscale_file(src: str | Path, out: str | Path, engine: Callable[[np.ndarray]
                                   f"upscale x{scale}", opts)
         if not encode_stage.finished:
             raise MediaError("the pipeline stopped before the end of the input")
+        if opts.stop is not None:
+            opts.stop.raise_if_set()  # the last moment a signal stops the pass: after the rename it is complete
         atomic.commit()
         committed = True
     finally:
@@ -111,11 +116,16 @@ def _run_with_progress(owner: StagePipeline, encode_stage: EncodeStage, sink: Vi
     """Run the stages under a progress bar of the frames written; returns the wall time."""
     bar = progress_bar(total, label, enabled=opts.progress)
 
-    def tick() -> None:
+    def show() -> None:
         # The bar shows frames written by the encoder: the same counter the report uses.
         bar.update(sink.counters.frames - bar.n)
         if opts.on_frames is not None:
             opts.on_frames(sink.counters.frames)
+
+    def tick() -> None:
+        show()
+        if opts.stop is not None:
+            opts.stop.raise_if_set()  # the stage pipeline stops and joins its threads, then re-raises
 
     start = time.perf_counter()
     try:
@@ -123,7 +133,7 @@ def _run_with_progress(owner: StagePipeline, encode_stage: EncodeStage, sink: Vi
         if encode_stage.finished and bar.total != bar.n:
             bar.total = bar.n  # the header's frame count was an estimate (duration x rate): end at 100%
     finally:
-        tick()
+        show()
         bar.close()
     return time.perf_counter() - start
 
@@ -142,11 +152,14 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     if progress:
         print(f"{src.name}: {info.width}x{info.height} -> {info.width * scale}x{info.height * scale}, "
               f"{labels['model']} on {labels['device']} ({labels['precision']})", file=sys.stderr)
-    try:
-        report = upscale_file(src, out, built.engine, scale, cfg,
-                              PassOptions(info=info, overwrite=overwrite, progress=progress, labels=labels), notices)
-    finally:
-        built.engine.close()
-    if report_path is not None:
-        report.write_json(report_path)
+    # Probe and model load take the signal where they are (Interrupted); from here the pass stops at safe points.
+    with StopFlag() as stop:
+        try:
+            report = upscale_file(src, out, built.engine, scale, cfg, PassOptions(
+                info=info, overwrite=overwrite, progress=progress, labels=labels, stop=stop), notices)
+        finally:
+            built.engine.close()
+        if report_path is not None:
+            report.write_json(report_path)
+        stop.finish()
     return report
