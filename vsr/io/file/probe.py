@@ -106,6 +106,8 @@ def probe(path: str | Path) -> SourceInfo:
             raise MediaError(f"{path}: has no video stream")
         vs = _main_video(container)
         cc = vs.codec_context
+        if cc is None:  # a damaged header: FFmpeg could not tell the codec
+            raise MediaError(f"{path}: video stream {vs.index} has an unknown codec (damaged or unsupported file)")
         first = _first_frame(container, vs)
         if first is None:
             raise MediaError(f"{path}: no decodable video frame in stream {vs.index} ({cc.name})")
