@@ -105,7 +105,7 @@ def test_upscale_stops_cleanly_on_every_signal_at_every_moment(tmp_path: Path) -
     for i, (case, rc, err, folder) in enumerate(results):
         if rc == 0:  # finished before the signal took effect: complete, with its report
             assert listing(folder) == ["o.mp4", "r.json"] and frames_in(folder / "o.mp4") == 60, case
-            assert json.loads((folder / "r.json").read_text())["frames_out"] == 60
+            assert json.loads((folder / "r.json").read_text())["frames"] == 60
         else:
             check_stopped(rc, err, SIGNALS[i % 3], case)
             assert listing(folder) == [], f"{case}: left {listing(folder)}"
