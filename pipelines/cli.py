@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    from pipelines.common.stop import Interrupted
+    from pipelines.common.stop import as_interrupted
 
-    stopped = exc if isinstance(exc, Interrupted) else Interrupted()
+    stopped = as_interrupted(exc)
     print(stopped.message(), file=sys.stderr, flush=True)
     return stopped.exit_code
 

@@ -37,6 +37,16 @@ class Interrupted(KeyboardInterrupt):
         return f"stopped by {signal_name(self.signum)}" + (f"; {self.detail}" if self.detail else "")
 
 
+def as_interrupted(exc: KeyboardInterrupt, detail: str | None = None) -> Interrupted:
+    """The `Interrupted` behind a KeyboardInterrupt: a library that catches ours and raises its own (Ray's get
+    does) keeps it as the cause or context. A bare KeyboardInterrupt counts as Ctrl-C."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, Interrupted):
+        seen = seen.__cause__ or seen.__context__
+    found = seen if isinstance(seen, Interrupted) else Interrupted()
+    return found if detail is None else Interrupted(found.signum, detail)
+
+
 class StopFlag:
     """While installed, a first SIGINT, SIGTERM or SIGHUP only sets the flag (`set`, `signum`): the job checks
     it at its safe points (`raise_if_set`) or ends its loop. A second one raises KeyboardInterrupt here; under

@@ -4,7 +4,6 @@ join, report. All inputs' segments are scheduled together."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 from pipelines.common.engine_factory import model_from_settings
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
-from pipelines.common.stop import Interrupted, StopFlag
+from pipelines.common.stop import Interrupted, StopFlag, as_interrupted
 from pipelines.segments.join import join_segments
 from pipelines.segments.manifest import (
     Manifest,
@@ -209,8 +208,7 @@ def _process(run: _Progress, runner: Runner, cfg: UpscaleConfig) -> None:
 
 def _with_resume_hint(exc: KeyboardInterrupt, run: _Progress) -> Interrupted:
     done, count = run.segment_counts()
-    return Interrupted(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT,
-                       f"{done} of {count} segments finished; run the same command with --resume to go on")
+    return as_interrupted(exc, f"{done} of {count} segments finished; run the same command with --resume to go on")
 
 
 def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: SegmentOptions, *,

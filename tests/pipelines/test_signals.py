@@ -220,3 +220,16 @@ def test_after_sigkill_only_a_hidden_temporary_file_is_left_and_the_next_run_rem
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert listing(folder) == ["o.mp4"] and frames_in(folder / "o.mp4") == 200
+
+
+def test_sigterm_during_a_ray_run_stops_it_with_the_resume_hint(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install '.[ray]'")
+    src = make_clip(tmp_path / "in.mp4", width=160, height=96, frames=400,
+                    options={"x264-params": "keyint=50:min-keyint=50:scenecut=0"})
+    out, work = tmp_path / "o.mp4", tmp_path / "work"
+    args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--scale", "4", "--preset", "medium",
+            "--no-progress", "--segments", "8", "--engine", "ray", "--work-dir", str(work)]
+    # Ray's own handler (a sys.exit) and its wait (a bare KeyboardInterrupt) must not decide the exit.
+    rc, err = interrupt_when(args, signal.SIGTERM, lambda: bool(list(work.glob("seg*.running"))))
+    check_stopped(rc, err, signal.SIGTERM, "SIGTERM during Ray")
+    assert err.strip().endswith("run the same command with --resume to go on") and not out.exists()

@@ -12,11 +12,14 @@ progress bar counts frames over all workers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from pipelines.common.engine_factory import build_engine, model_from_settings
 from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
+from pipelines.common.stop import StopFlag
 from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment, worker_name
 from vsr.errors import ConfigError, VSRError
 from vsr.fs import write_json_atomic
@@ -91,6 +95,22 @@ def _segment_task(job: SegmentJob, progress: Any) -> SegmentResult:
     return result
 
 
+@contextlib.contextmanager
+def _keeping_signal_handlers() -> Iterator[None]:
+    """ray.init replaces SIGTERM's handler with a sys.exit and shutdown leaves the default (kill) behind: the
+    tool's own shutdown path (pipelines/common/shutdown.py) must stay in charge of every signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 class RayRunner:
     def __init__(self, cfg: UpscaleConfig, notices: Notices, progress: bool, *, address: str | None,
                  work_dir_given: bool, max_retries: int = 3) -> None:
@@ -109,8 +129,9 @@ class RayRunner:
             if self.progress:
                 print("starting Ray" + (f" (joining {self.address})" if self.address else " (a local instance)"),
                       file=sys.stderr)
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING, configure_logging=True)
+            with _keeping_signal_handlers():
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING, configure_logging=True)
             self._started = True
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
@@ -122,7 +143,8 @@ class RayRunner:
 
     def __exit__(self, *exc) -> None:
         if self._started:
-            self.ray.shutdown()
+            with _keeping_signal_handlers():
+                self.ray.shutdown()
 
     def describe(self) -> str:
         where = f"Ray cluster {self.address}" if self.address else "a local Ray instance"
@@ -137,8 +159,11 @@ class RayRunner:
         refs = {task.remote(job, progress): job for job in jobs}
         bar = progress_bar(total, "segments", enabled=self.progress, initial=initial)
         retried = 0
+        stop = StopFlag()  # polled: Ray's wait turns a handler's exception into a bare KeyboardInterrupt
         try:
+            stop.install()
             while refs:
+                stop.raise_if_set()
                 ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.25)
                 for ref in ready:
                     job = refs.pop(ref)
@@ -151,6 +176,7 @@ class RayRunner:
                 ray.cancel(ref, force=True)
             raise
         finally:
+            stop.restore()
             bar.close()
         return retried
 
