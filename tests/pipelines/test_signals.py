@@ -233,3 +233,18 @@ def test_sigterm_during_a_ray_run_stops_it_with_the_resume_hint(tmp_path: Path) 
     rc, err = interrupt_when(args, signal.SIGTERM, lambda: bool(list(work.glob("seg*.running"))))
     check_stopped(rc, err, signal.SIGTERM, "SIGTERM during Ray")
     assert err.strip().endswith("run the same command with --resume to go on") and not out.exists()
+
+
+def test_training_stops_after_the_iteration_with_its_state_saved(tmp_path: Path) -> None:
+    from tests.pipelines.test_train import small_images, tiny_config, write_yaml
+
+    out = tmp_path / "run" / "m.pth"
+    out.parent.mkdir()
+    cfg = write_yaml(tmp_path / "c.yaml", tiny_config(small_images(tmp_path / "data"), out, iters=100000))
+    rc, err = interrupt_when(["train", "--config", str(cfg)], signal.SIGHUP,
+                             lambda: out.with_name("m_last.pth").exists())
+    check_stopped(rc, err, signal.SIGHUP, "SIGHUP during training")
+    assert f"continue with --resume {out.with_name('m_last.pth')}" in err.strip().splitlines()[-1]
+    saved = json.loads(out.with_suffix(".json").read_text())["iteration"]
+    assert 10 <= saved < 100000
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
