@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,3 +127,34 @@ def test_library_errors_never_spell_a_command_line_flag():
                     if isinstance(const, ast.Constant) and isinstance(const.value, str) and " --" in f" {const.value}":
                         flagged.append(f"{f.relative_to(ROOT)}:{const.lineno}: {const.value.strip()[:60]}")
     assert flagged == []
+
+
+# Every place that writes a file, and why it is safe: an output is written only to a temporary path from
+# vsr.fs.atomic_path / partial_path or vsr.io.AtomicOutput (renamed when complete; see docs/stopping.md), so a
+# new write call must be added here after a look at where its path comes from.
+_WRITE_CALL = re.compile(r"av\.open\(.*[\"']w[\"']|\bopen\([^)]*[\"'](?:w|wb|a|ab|x|xb)[\"']|\.write_text\(|"
+                         r"\.write_bytes\(|torch\.save\(|savefig\(|imwrite\(|\.tofile\(|json\.dump\(|shutil\.copy")
+WRITE_SITES = {
+    "vsr/fs.py": "the atomic helpers themselves write their temporary path",
+    "vsr/training/checkpoint.py": "torch.save into atomic_path's temporary path",
+    "vsr/models/weights.py": "a download into atomic_path's temporary path",
+    "vsr/io/file/sink.py": "the muxer opens AtomicOutput's temporary path (the caller's)",
+    "vsr/io/live/sinks.py": "a recording's AtomicOutput temporary path, or a stream URL",
+    "vsr/io/synth.py": "a generated clip through AtomicOutput",
+    "vsr/metrics/cost.py": "/proc/self/clear_refs, a kernel control file",
+    "pipelines/segments/manifest.py": "the work directory's .lock, held with flock, never data",
+    "pipelines/bench/report.py": "the plot into atomic_path's temporary path",
+    "pipelines/bench/naive.py": "the naive baseline's scratch output in bench's temporary folder",
+    "scripts/soak.py": "the child's log in the soak's temporary folder",
+    "scripts/gpu_summary.py": "the GPU check's summary under $OUT, read after the run",
+}
+
+
+def test_every_file_write_is_a_known_atomic_or_scratch_site():
+    found: dict[str, int] = {}
+    for top in (*PACKAGES, "scripts"):
+        for f in sorted((ROOT / top).rglob("*.py")):
+            hits = sum(1 for line in f.read_text().splitlines() if _WRITE_CALL.search(line))
+            if hits:
+                found[str(f.relative_to(ROOT))] = hits
+    assert sorted(found) == sorted(WRITE_SITES), "a write call outside the known sites, or a stale entry"
