@@ -7,6 +7,7 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -122,3 +123,16 @@ def test_writer_settings_are_encode_settings_with_live_defaults() -> None:
                                                                  "tune": "zerolatency", "g": "25"}
     assert codec_options("libvpx-vp9", EncodeSettings(preset="ultrafast"))["deadline"] == "realtime"
     assert codec_options("h264_nvenc", EncodeSettings())["cq"] == "21"
+
+
+def test_x264_preset_names_map_onto_svt_av1_presets(tmp_path: Path) -> None:
+    assert codec_options("libsvtav1", EncodeSettings(preset="ultrafast", crf=35)) == {"crf": "35", "preset": "12"}
+    assert codec_options("libsvtav1", EncodeSettings(preset="medium"))["preset"] == "7"
+    assert codec_options("libsvtav1", EncodeSettings(preset="4"))["preset"] == "4"  # its own numbers pass
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this FFmpeg has no SVT-AV1")
+    out = tmp_path / "o.mkv"
+    _copy(make_clip(tmp_path / "in.mp4", 64, 36, frames=3), out, EncodeSettings(codec="libsvtav1", preset="ultrafast"))
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1", "libaom-av1")
+        assert len(list(c.decode(video=0))) == 3

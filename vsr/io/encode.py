@@ -19,7 +19,7 @@ NVENC_HINT = (" (NVENC needs an NVIDIA GPU with an NVENC encoder and its driver'
 class EncodeSettings:
     codec: str | None = None  # None: by the output extension (libx264, or libvpx-vp9 for .webm)
     crf: int | None = None  # None: the codec's default in DEFAULT_CRF (cq for NVENC)
-    preset: str | None = None  # x264 names; mapped for VP9 and NVENC
+    preset: str | None = None  # x264 names; mapped for VP9, NVENC and SVT-AV1
     pix_fmt: str | None = None  # None: 4:2:0 (or the input's subsampling), 10-bit for deep inputs
 
 
@@ -56,8 +56,13 @@ def _nvenc_preset(preset: str) -> str:
     return f"p{min(7, max(1, i + 1))}" if not preset.startswith("p") else preset
 
 
+def _svtav1_preset(preset: str) -> str:
+    """SVT-AV1 numbers its presets 0 (slowest) to 13; x264's names map onto 12 (ultrafast) to 3 (placebo)."""
+    return str(max(0, 12 - X264_PRESETS.index(preset))) if preset in X264_PRESETS else preset
+
+
 def codec_options(name: str, settings: EncodeSettings) -> dict[str, str]:
-    """The options of encoder `name` for `settings` (crf/preset mapped for VP9 and NVENC)."""
+    """The options of encoder `name` for `settings` (crf/preset mapped for VP9, NVENC and SVT-AV1)."""
     crf = settings.crf if settings.crf is not None else DEFAULT_CRF.get(name)
     preset = settings.preset
     opts: dict[str, str] = {}
@@ -67,6 +72,11 @@ def codec_options(name: str, settings: EncodeSettings) -> dict[str, str]:
     elif name.endswith("_nvenc"):
         opts.update({"rc": "vbr", "cq": str(crf), "b": "0"})
         opts["preset"] = _nvenc_preset(preset or "medium")
+    elif name == "libsvtav1":
+        if crf is not None:
+            opts["crf"] = str(crf)
+        if preset:
+            opts["preset"] = _svtav1_preset(preset)
     else:  # libx264, libx265 and the others that take crf/preset as they are
         if crf is not None:
             opts["crf"] = str(crf)
