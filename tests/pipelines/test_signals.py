@@ -36,7 +36,7 @@ def start(*args: str) -> subprocess.Popen:
 def wait_for_handlers(proc: subprocess.Popen, timeout: float = 30.0) -> None:
     """Until the process catches SIGHUP (bit 0 of SigCgt): its first Python lines ran."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             status = Path(f"/proc/{proc.pid}/status").read_text()
         except FileNotFoundError:
@@ -45,22 +45,23 @@ def wait_for_handlers(proc: subprocess.Popen, timeout: float = 30.0) -> None:
         if caught & 1:
             return
         time.sleep(0.002)
-    raise AssertionError("the process never installed its signal handlers")
+    assert proc.poll() is not None, "the process never installed its signal handlers"
+
+
+def after_handlers(delay: float):
+    """A `ready` for interrupt_when: `delay` seconds after the process installed its handlers."""
+    since: list[float] = []
+
+    def ready(proc: subprocess.Popen) -> bool:
+        if not since:
+            wait_for_handlers(proc)
+            since.append(time.monotonic())
+        return time.monotonic() - since[0] >= delay
+    return ready
 
 
 def interrupt(args: list[str], sig: int, delay: float) -> tuple[int, str]:
-    proc = start(*args)
-    try:
-        wait_for_handlers(proc)
-        try:
-            _, err = proc.communicate(timeout=delay)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
-            _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, err
+    return interrupt_when(args, sig, after_handlers(delay), timeout=delay + 120)
 
 
 def listing(folder: Path) -> list[str]:
@@ -142,13 +143,13 @@ def finished_segments(work: Path) -> int:
 
 
 def interrupt_when(args: list[str], sig: int, ready, timeout: float = 120.0) -> tuple[int, str]:
-    """Sends `sig` once `ready()` is true (polled); returns the exit code and stderr."""
+    """Sends `sig` once `ready(proc)` is true (polled); returns the exit code and stderr."""
     proc = start(*args)
     try:
         deadline = time.monotonic() + timeout
-        while proc.poll() is None and not ready():
+        while proc.poll() is None and not ready(proc):
             assert time.monotonic() < deadline, "never got ready"
-            time.sleep(0.01)
+            time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
@@ -166,7 +167,7 @@ def test_a_segmented_run_keeps_finished_segments_for_resume(tmp_path: Path) -> N
             "--no-progress", "--segments", "12", "--work-dir", str(work), "--resume"]
     for sig in SIGNALS:  # each run finishes one more segment, then is stopped
         before = finished_segments(work)
-        rc, err = interrupt_when(args, sig, lambda before=before: finished_segments(work) > before)
+        rc, err = interrupt_when(args, sig, lambda _, before=before: finished_segments(work) > before)
         check_stopped(rc, err, sig, NAMES[sig])
         assert err.strip().endswith("segments finished; run the same command with --resume to go on")
         assert not out.exists() and not [p.name for p in work.iterdir() if p.name.startswith(".") and
@@ -212,7 +213,7 @@ def test_after_sigkill_only_a_hidden_temporary_file_is_left_and_the_next_run_rem
     folder.mkdir()
     args = ["upscale", str(src), "-o", str(folder / "o.mp4"), "--model", "bicubic", "--scale", "4", "--preset",
             "medium", "--no-progress"]
-    rc, _ = interrupt_when(args, signal.SIGKILL, lambda: bool(list(folder.glob(".o.mp4.*.part.mp4"))))
+    rc, _ = interrupt_when(args, signal.SIGKILL, lambda _: bool(list(folder.glob(".o.mp4.*.part.mp4"))))
     assert rc == -signal.SIGKILL
     left = listing(folder)
     assert len(left) == 1 and left[0].startswith(".o.mp4.") and left[0].endswith(".part.mp4"), left
@@ -230,7 +231,7 @@ def test_sigterm_during_a_ray_run_stops_it_with_the_resume_hint(tmp_path: Path) 
     args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--scale", "4", "--preset", "medium",
             "--no-progress", "--segments", "8", "--engine", "ray", "--work-dir", str(work)]
     # Ray's own handler (a sys.exit) and its wait (a bare KeyboardInterrupt) must not decide the exit.
-    rc, err = interrupt_when(args, signal.SIGTERM, lambda: bool(list(work.glob("seg*.running"))))
+    rc, err = interrupt_when(args, signal.SIGTERM, lambda _: bool(list(work.glob("seg*.running"))))
     check_stopped(rc, err, signal.SIGTERM, "SIGTERM during Ray")
     assert err.strip().endswith("run the same command with --resume to go on") and not out.exists()
 
@@ -242,7 +243,7 @@ def test_training_stops_after_the_iteration_with_its_state_saved(tmp_path: Path)
     out.parent.mkdir()
     cfg = write_yaml(tmp_path / "c.yaml", tiny_config(small_images(tmp_path / "data"), out, iters=100000))
     rc, err = interrupt_when(["train", "--config", str(cfg)], signal.SIGHUP,
-                             lambda: out.with_name("m_last.pth").exists())
+                             lambda _: out.with_name("m_last.pth").exists())
     check_stopped(rc, err, signal.SIGHUP, "SIGHUP during training")
     assert f"continue with --resume {out.with_name('m_last.pth')}" in err.strip().splitlines()[-1]
     saved = json.loads(out.with_suffix(".json").read_text())["iteration"]
