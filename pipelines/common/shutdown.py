@@ -31,6 +31,7 @@ from vsr.fs import PARTIAL_FILES
 
 GRACE_S = 8.0  # under Docker's and Kubernetes' 10 s before SIGKILL
 _OWN_THREADS = "vsr-"
+_JOIN_S = 3.0  # how long the exit waits for the tool's threads once the job has returned
 
 
 class Shutdown:
@@ -114,10 +115,11 @@ class Shutdown:
         self._pipe = None
 
     def join_threads(self, code: int) -> int:
-        """The last step of a run: waits for the tool's threads (until the grace period after a signal ends, or
-        `grace_s`) and returns `code` with the signals ignored from then on, or ends the process with `code` when
-        a thread is still running."""
-        deadline = (self.first_at or time.monotonic()) + self.grace_s
+        """The last step of a run: waits a little for the tool's threads and returns `code` with the signals
+        ignored from then on, or ends the process with `code` when a thread is still running."""
+        # Short of the watcher's deadline, so that this ends the process (quietly) before the watcher would, and
+        # at most a few seconds: a thread still running now is stuck or idle (an engine nobody closed).
+        deadline = min(time.monotonic() + _JOIN_S, (self.first_at or time.monotonic()) + self.grace_s - 0.5)
         for t in threading.enumerate():
             if t.name.startswith(_OWN_THREADS) and t is not threading.current_thread():
                 t.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -125,9 +125,9 @@ class StagePipeline:
         return any(t.is_alive() for t in self.threads)
 
     def run(self, tick: Callable[[], None]) -> None:
-        for t in self.threads:
-            t.start()
         try:
+            for t in self.threads:  # inside the try: a signal between two starts still stops the started ones
+                t.start()
             while self.alive():
                 self.threads[-1].join(timeout=0.2)
                 tick()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
+from pipelines.common.stop import StopFlag
 from pipelines.segments.plan import Segment
 from pipelines.upscale.job import PassOptions, upscale_file
 from vsr.fs import sha256_file
@@ -55,12 +56,13 @@ def worker_name() -> str:
 
 
 def run_segment(job: SegmentJob, engine: Callable, scale: int, labels: dict[str, str],
-                on_frames: Callable[[int], None] | None = None) -> SegmentResult:
-    """The normal file pipeline on the segment's time range, video only, written atomically."""
+                on_frames: Callable[[int], None] | None = None, stop: StopFlag | None = None) -> SegmentResult:
+    """The normal file pipeline on the segment's time range, video only, written atomically; `stop` ends it at
+    its next safe point."""
     seg = job.segment
     notices = Notices(echo=False)
     opts = PassOptions(info=job.info, overwrite=True, progress=False, labels=labels, time_range=seg.time_range,
-                       video_only=True, on_frames=on_frames)
+                       video_only=True, on_frames=on_frames, stop=stop)
     with contextlib.ExitStack() as stack:
         if job.dest is not None:
             dest = Path(job.dest)

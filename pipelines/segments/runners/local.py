@@ -8,6 +8,7 @@ from pipelines.common.engine_factory import build_engine
 from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
+from pipelines.common.stop import StopFlag
 from pipelines.segments.worker import SegmentJob, SegmentResult, run_segment
 from vsr.models import LoadedModel
 
@@ -37,15 +38,19 @@ class LocalRunner:
     def run(self, jobs: list[SegmentJob], record: Callable[[SegmentResult], None], total: int, initial: int) -> int:
         bar = progress_bar(total, "segments", enabled=self.progress, initial=initial)
         done = initial
+        stop = StopFlag()  # each segment stops at its pipeline's safe points, as a single pass does
         try:
+            stop.install()
             for job in jobs:
                 def on_frames(n: int, base: int = done) -> None:
                     bar.update(base + n - bar.n)
 
-                result = run_segment(job, self.engine, self.scale, self.labels, on_frames)
+                stop.raise_if_set()
+                result = run_segment(job, self.engine, self.scale, self.labels, on_frames, stop)
                 record(result)
                 done += job.segment.frames
                 bar.update(done - bar.n)
         finally:
+            stop.restore()
             bar.close()
         return 0
