@@ -70,8 +70,9 @@ def test_ray_segments_with_a_killed_worker_equal_a_single_pass(cluster, tmp_path
     assert killer.killed is not None, "no worker was seen working on a segment"
     assert report.retried >= 1 and report.processed == 4 and report.frames == 300
     assert sum(w["frames"] for w in report.workers.values()) == 300
-    # The killed process did not finish a segment: every recorded worker is another process.
-    assert all(not w.endswith(f":{killer.killed['pid']}") for w in report.workers)
+    # The segment the killed process held was retried (`retried`; Ray reuses worker processes, so the same
+    # process may have finished an earlier segment), and no `.running` claim is left behind.
+    assert not list(work.glob("*.running"))
     manifest = Manifest.load(work)
     assert manifest is not None and all(s.done for s in manifest.segments)
     assert_same_as_single_pass(src, out, cluster["reference"])
