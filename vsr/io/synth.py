@@ -26,14 +26,17 @@ def pull_all(source: str, args: str, sink: str):
 
 
 def write_pattern_clip(path: str | Path, width: int = 160, height: int = 90, seconds: float = 2.0, rate: int = 25,
-                       tone_hz: float | None = 440.0, codec: str = "libx264") -> Path:
-    """A `testsrc2` clip (moving pattern, counter) with an AAC sine tone (or Opus for .webm)."""
+                       tone_hz: float | None = 440.0, codec: str = "libx264", gop: int = 0) -> Path:
+    """A `testsrc2` clip (moving pattern, counter) with an AAC sine tone (or Opus for .webm); `gop`: a keyframe
+    every this many frames (0: the encoder's default), for clips that are cut into segments."""
     path = Path(path)
     with AtomicOutput(path) as temp, av.open(str(temp), "w") as out:
         v = out.add_stream(codec, rate=rate)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.codec_context.time_base = Fraction(1, rate)
         v.codec_context.options = {"preset": "veryfast", "crf": "18"} if codec == "libx264" else {}
+        if gop:
+            v.codec_context.gop_size = gop
         v.codec_context.color_range, v.codec_context.colorspace = 1, 1
         v.codec_context.color_primaries, v.codec_context.color_trc = 1, 1
         a = None
@@ -41,6 +44,7 @@ def write_pattern_clip(path: str | Path, width: int = 160, height: int = 90, sec
             a = out.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=48000, layout="mono")
         for frame in pull_all("testsrc2", f"size={width}x{height}:rate={rate}:duration={seconds}", "buffersink"):
             frame.colorspace, frame.color_range = 1, 1
+            frame.pict_type = av.video.frame.PictureType.NONE  # lavfi marks every frame I, which x264 would obey
             for packet in v.encode(frame):
                 out.mux(packet)
         for packet in v.encode(None):
