@@ -70,10 +70,13 @@ def _segment_packets(work_dir: Path, segments: list[Segment], tb: Fraction) -> I
                                "cannot join (remove the work directory and run again)")
             lo = None if seg.start is None else Fraction(seg.start) * tb
             hi = None if seg.end is None else Fraction(seg.end) * tb
+            # One tick of the segment file's clock: Matroska keeps milliseconds, so a frame at exactly the start
+            # (100/30 s) reads 3.333 s, a little before it; frames are many ticks apart, so this tells no wrong one.
+            tick = Fraction(vs.time_base)
             for packet in _fill_dts(p for p in c.demux(vs) if p.size):
                 if packet.pts is not None:
                     t = Fraction(packet.pts) * packet.time_base
-                    if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                    if (lo is not None and t < lo - tick) or (hi is not None and t >= hi - tick):
                         raise MediaError(f"segment {seg.index} holds a frame at {float(t):.3f} s, outside its "
                                        "range; cannot join (remove the work directory and run again)")
                 yield packet
