@@ -17,6 +17,7 @@ def test_pattern_clip_has_a_real_gop_and_keeps_the_asked_keyframe_interval(tmp_p
         tb = c.streams.video[0].time_base
     with av.open(str(clip)) as c:
         frames = sum(1 for _ in c.decode(video=0))
+    with av.open(str(clip)) as c:
         audio = sum(1 for p in c.demux(c.streams.audio[0]) if p.size)
     assert frames == 60 and audio > 0
     # lavfi marks each frame I; the encoder must not obey that (a clip of keyframes only cuts anywhere).
