@@ -148,6 +148,20 @@ def test_other_containers_and_codecs_match_a_single_pass(tmp_path: Path, ext: st
     assert bar_positions(out) == expected_positions(40)
 
 
+def test_segment_starts_between_two_milliseconds_join_in_matroska(tmp_path: Path) -> None:
+    """At 30 fps a segment that starts at frame 10 starts at 1/3 s; Matroska keeps milliseconds, so its first
+    frame reads 0.333 s, a little before the start. It still belongs to the segment: the join must take it."""
+    src = make_clip(tmp_path / "in.mp4", frames=30, rate=30, audio=[AudioSpec()],
+                    options={"preset": "veryfast", "x264-params": "keyint=10:min-keyint=10:scenecut=0"})
+    reference, out = tmp_path / "single.mkv", tmp_path / "segmented.mkv"
+    run_upscale(src, reference, config(), progress=False, notices=Notices(echo=False))
+    report = run_segmented([(src, out)], config(), SegmentOptions(segments="3"), progress=False,
+                           notices=Notices(echo=False))
+    assert report.segments == 3
+    assert decode_info(out) == decode_info(reference)
+    assert stream_packets(out, 1) == stream_packets(reference, 1)
+
+
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
     src, out = clip["src"], tmp_path / "resumed.mp4"
     work = default_work_dir(out)
@@ -267,6 +281,13 @@ def test_bad_segment_usage_is_one_line_error(clip, tmp_path: Path, capsys) -> No
     rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--work-dir", str(tmp_path / "file"), *BICUBIC)
     assert rc == 2 and err.strip() == f"error: --work-dir {tmp_path / 'file'}: is not a directory"
     (tmp_path / "file").unlink()
+    rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--gpus-per-segment", "0.5", *BICUBIC)
+    assert rc == 2 and err.strip() == ("error: --gpus-per-segment shares GPUs between Ray tasks; it needs "
+                                       "--engine ray")
+    rc, _, err = _cli(capsys, str(src), "-o", str(tmp_path / "o.mp4"), "--engine", "ray", "--gpus-per-segment",
+                      "1.5", *BICUBIC)
+    assert rc == 2 and err.strip() == ("error: --gpus-per-segment 1.5: expected a share of one GPU, above 0 and "
+                                       "at most 1")
     assert not list(tmp_path.iterdir())
 
 
