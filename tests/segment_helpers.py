@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -9,8 +13,10 @@ import numpy as np
 
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
+from pipelines.segments import Manifest
 from pipelines.upscale import run_upscale
 
+from .conftest import ROOT
 from .media_factory import AudioSpec, decode_info, frame_rgb, make_clip, stream_packets
 
 WIDTH, HEIGHT, RATE, SECONDS = 64, 36, 10, 30
@@ -76,3 +82,26 @@ def assert_same_as_single_pass(src: Path, out: Path, reference: Path) -> None:
 def video_packets(path: Path) -> list[tuple[int | None, int | None, bytes]]:
     with av.open(str(path)) as c:
         return [(p.pts, p.dts, bytes(p)) for p in c.demux(video=0) if p.size]
+
+
+def ctrl_c_after_a_segment(args: list[str], work: Path) -> str:
+    """Runs `run_pipeline.py ARGS`, sends Ctrl-C once the work directory's manifest shows a finished segment (the
+    next one is then being upscaled), checks exit 130 and the resume hint as the last line; returns stderr."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_pipeline.py"), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            m = Manifest.load(work)
+            if m is not None and any(s.done for s in m.segments):
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("stopped by Ctrl-C; ") and last.endswith("run the same command with --resume to go on")
+    return err

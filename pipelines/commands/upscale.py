@@ -63,6 +63,9 @@ def add_segment_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--engine", default="local", choices=["local", "ray"], help="where segments run (default local)")
     g.add_argument("--ray-address", default=None, metavar="auto|ADDR",
                    help="an existing Ray cluster (default: start a local instance)")
+    g.add_argument("--gpus-per-segment", type=float, default=None, metavar="F",
+                   help="Ray on GPUs: the share of a GPU each segment asks for (0.5: two segments per GPU; "
+                        "default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(UpscaleConfig, args.config, overrides_from_args(args, FLAG_SETTINGS))
     inputs = [Path(i) for i in args.input]
-    segment_flags = (args.segments, args.work_dir, args.ray_address, args.resume or None, args.keep_work or None)
+    segment_flags = (args.segments, args.work_dir, args.ray_address, args.resume or None, args.keep_work or None,
+                     args.gpus_per_segment)
     if any(f is not None for f in segment_flags) or args.engine != "local" or len(inputs) > 1 or inputs[0].is_dir():
         return _run_segmented(args, inputs, cfg)
     report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite,
@@ -102,7 +106,8 @@ def _run_segmented(args: argparse.Namespace, inputs: list[Path], cfg) -> int:
         raise ConfigError("{frames} previews a single pass; it cannot be combined with segments or several inputs")
     opts = SegmentOptions(segments=args.segments or "auto", work_dir=Path(args.work_dir) if args.work_dir else None,
                           resume=args.resume, keep_work=args.keep_work, engine=args.engine,
-                          ray_address=args.ray_address)
+                          ray_address=args.ray_address,
+                          gpus_per_segment=1.0 if args.gpus_per_segment is None else args.gpus_per_segment)
     report = run_segmented(expand_inputs(inputs, Path(args.output)), cfg, opts, overwrite=args.overwrite,
                            report_path=args.report, progress=not args.no_progress)
     print(report.summary())

@@ -5,7 +5,8 @@ One mechanism gives both resuming after a crash and spreading one video (or many
   plan      a packet scan finds the keyframes; cuts near equal shares of the duration
   manifest  the work directory's record: input fingerprint, settings, segments, checksums; the lock
   worker    one segment: `upscale_file` on its time range, video only (what runners call)
-  runners   where segments run: this process (local) or Ray tasks (ray), behind the `Runner` protocol
+  runners   where segments run: this process (local) or Ray tasks (ray, with ray_cluster: task resources,
+            nodes, the file access check), behind the `Runner` protocol
   join      the segments' packets and the input's other streams into the output
   driver    check, plan or resume, run, verify, join, report (`run_segmented`)
   inputs    IN -o OUT, or several inputs / a folder with -o OUTDIR

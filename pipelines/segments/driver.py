@@ -105,6 +105,11 @@ def check_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Se
     check_run_settings(cfg, report_path)
     if opts.work_dir is not None and opts.work_dir.exists() and not opts.work_dir.is_dir():
         raise InputError("is not a directory", setting="work_dir", value=opts.work_dir)
+    if opts.gpus_per_segment != 1.0 and opts.engine != "ray":
+        raise ConfigError("{gpus_per_segment} shares GPUs between Ray tasks; it needs {engine} ray")
+    if not 0 < opts.gpus_per_segment <= 1:
+        raise ConfigError("expected a share of one GPU, above 0 and at most 1", setting="gpus_per_segment",
+                          value=opts.gpus_per_segment)
 
 
 def _discard_if_stale(old: Manifest, src: Path, work_dir: Path, fingerprint: dict[str, Any],
@@ -223,6 +228,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(make_runner(opts, cfg, notices, progress, loaded))
         jobs, redone = _open_jobs(stack, pairs, infos, cfg, opts, loaded, runner, notices)
+        runner.check_access([j.work_dir for j in jobs], [j.src for j in jobs])
         run = _Progress(jobs, notices, redone_corrupt=redone)
         run.reused = run.segment_counts()[0]
         if progress:

@@ -15,3 +15,4 @@ class SegmentOptions:
     engine: str = "local"  # where segments run: local | ray
     ray_address: str | None = None
     max_retries: int = 3
+    gpus_per_segment: float = 1.0  # Ray on GPUs: a share of one GPU per segment (0.5: two segments per GPU)

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,13 +18,14 @@ from pipelines.upscale import run_upscale
 from vsr.errors import VSRError
 from vsr.io import TimeRange, VideoSource, probe
 
-from ..conftest import ROOT, run_cli
+from ..conftest import run_cli
 from ..media_factory import AudioSpec, SubtitleSpec, decode_info, make_clip, stream_packets
 from ..segment_helpers import (
     X264_OPEN_GOP,
     assert_same_as_single_pass,
     bar_positions,
     config,
+    ctrl_c_after_a_segment,
     expected_positions,
     make_segment_clip,
     single_pass,
@@ -165,26 +163,9 @@ def test_segment_starts_between_two_milliseconds_join_in_matroska(tmp_path: Path
 def test_ctrl_c_then_resume_redoes_only_unfinished_segments(clip, tmp_path: Path) -> None:
     src, out = clip["src"], tmp_path / "resumed.mp4"
     work = default_work_dir(out)
-    args = [sys.executable, str(ROOT / "run_pipeline.py"), "upscale", str(src), "-o", str(out), "--segments", "4",
-            *BICUBIC, "--no-progress"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done = 0
-    deadline = time.monotonic() + 120
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            m = Manifest.load(work)
-            done = sum(s.done for s in m.segments) if m else 0
-            if done:
-                proc.send_signal(signal.SIGINT)  # Ctrl-C while the next segment is being upscaled
-                break
-            time.sleep(0.02)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("stopped by Ctrl-C; ") and "of 4 segments finished" in last and "--resume" in last
+    err = ctrl_c_after_a_segment(["upscale", str(src), "-o", str(out), "--segments", "4", *BICUBIC,
+                                  "--no-progress"], work)
+    assert "of 4 segments finished" in err.strip().splitlines()[-1]
     assert not out.exists() and not list(tmp_path.glob(".*.part*"))
     interrupted = _manifest(work)
     finished = sum(s.done for s in interrupted.segments)
@@ -297,3 +278,23 @@ def test_ray_missing_gives_install_hint(clip, tmp_path: Path, monkeypatch) -> No
         run_segmented([(clip["src"], tmp_path / "o.mp4")], config(), SegmentOptions(segments="4", engine="ray"),
                       progress=False, notices=Notices(echo=False))
     assert not list(tmp_path.iterdir())
+
+
+def test_ray_tasks_ask_for_what_the_cluster_has_and_cpu_nodes_take_no_gpu_segment() -> None:
+    from pipelines.segments.runners.ray_cluster import TaskResources, segment_nodes, task_resources
+    from vsr.errors import ConfigError
+
+    gpu_cluster = {"CPU": 24.0, "GPU": 2.0}
+    half = task_resources(gpu_cluster, "auto", 0.5)
+    assert half == TaskResources(num_cpus=1.0, num_gpus=0.5)
+    assert half.per_node({"CPU": 8.0, "GPU": 2.0}) == 4 and half.per_node({"CPU": 3.0, "GPU": 2.0}) == 3
+    assert half.per_node({"CPU": 16.0}) == 0  # a CPU-only node of a GPU run
+    assert task_resources(gpu_cluster, "cpu", 0.5) == TaskResources(num_cpus=1.0, num_gpus=0.0)
+    assert task_resources({"CPU": 4.0}, "auto", 1.0).per_node({"CPU": 4.0}) == 4
+    with pytest.raises(ConfigError, match="the Ray cluster has no GPUs"):
+        task_resources({"CPU": 4.0}, "cuda", 1.0)
+    nodes = [{"NodeID": "a" * 56, "Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}},
+             {"NodeID": "b" * 56, "Alive": True, "Resources": {"CPU": 8.0}},
+             {"NodeID": "c" * 56, "Alive": False, "Resources": {"CPU": 8.0, "GPU": 1.0}}]
+    assert [n.node_id[0] for n in segment_nodes(nodes, half)] == ["a"]
+    assert [n.node_id[0] for n in segment_nodes(nodes, TaskResources(1.0, 0.0))] == ["a", "b"]

@@ -6,6 +6,7 @@ Runners import the worker (pipelines/segments/worker.py) and nothing of the driv
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from pipelines.common.notices import Notices
@@ -31,6 +32,11 @@ class Runner(Protocol):
         """One line for the user."""
         ...
 
+    def check_access(self, work_dirs: list[Path], inputs: list[Path]) -> None:
+        """Before the first segment: raises a one-line error when a worker cannot read an input or write a work
+        directory (shared with the driver)."""
+        ...
+
     def run(self, jobs: list[SegmentJob], record: Callable[[SegmentResult], None], total: int, initial: int) -> int:
         """Runs the jobs, calls `record` on this thread as each one finishes, shows one progress bar of frames over
         all workers; returns how many segments were retried."""
@@ -39,7 +45,7 @@ class Runner(Protocol):
 
 def make_runner(opts: SegmentOptions, cfg: UpscaleConfig, notices: Notices, progress: bool,
                 loaded: LoadedModel) -> Runner:
-    """`loaded`: the model the driver resolved (the local runner runs it; Ray workers load their own)."""
+    """`loaded`: the model the driver resolved (the local runner runs it; Ray sends it to every node once)."""
     if opts.engine == "local":
         from pipelines.segments.runners.local import LocalRunner
 
@@ -47,6 +53,7 @@ def make_runner(opts: SegmentOptions, cfg: UpscaleConfig, notices: Notices, prog
     if opts.engine == "ray":
         from pipelines.segments.runners.ray import RayRunner
 
-        return RayRunner(cfg, notices, progress, address=opts.ray_address, work_dir_given=opts.work_dir is not None,
-                         max_retries=opts.max_retries)
+        return RayRunner(cfg, notices, progress, loaded, address=opts.ray_address,
+                         work_dir_given=opts.work_dir is not None, max_retries=opts.max_retries,
+                         gpus_per_segment=opts.gpus_per_segment)
     raise ConfigError("expected local or ray", setting="engine", value=opts.engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from pipelines.common.engine_factory import build_engine
 from pipelines.common.notices import Notices
@@ -34,6 +35,9 @@ class LocalRunner:
 
     def describe(self) -> str:
         return f"this process ({self.labels['device']}, {self.labels['precision']})"
+
+    def check_access(self, work_dirs: list[Path], inputs: list[Path]) -> None:
+        """This process opened the inputs and the work directories already."""
 
     def run(self, jobs: list[SegmentJob], record: Callable[[SegmentResult], None], total: int, initial: int) -> int:
         bar = progress_bar(total, "segments", enabled=self.progress, initial=initial)
