@@ -15,7 +15,10 @@ atomically) the wall time, segments per second, retries and each worker's figure
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import tempfile
 import threading
@@ -59,10 +62,15 @@ class NodeRemover(threading.Thread):
     def run(self) -> None:
         by_id = {n.node_id: n for n in self.cluster.worker_nodes}
         while not self.done.is_set():
-            held = [r.node for r in running_segments(self.work_dir) if r.node in by_id]
+            held = [r for r in running_segments(self.work_dir) if r.node in by_id]
             if held:
-                self.cluster.remove_node(by_id[held[0]])
-                self.removed = held[0]
+                # Frozen first so that the segment cannot finish during the removal; then gone at once.
+                with contextlib.suppress(OSError):
+                    os.kill(held[0].pid, signal.SIGSTOP)
+                self.cluster.remove_node(by_id[held[0].node], allow_graceful=False)
+                with contextlib.suppress(OSError):
+                    os.kill(held[0].pid, signal.SIGKILL)  # the machine's last process goes with it
+                self.removed = held[0].node
                 return
             time.sleep(0.05)
 

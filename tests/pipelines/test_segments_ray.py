@@ -114,8 +114,18 @@ def test_losing_a_worker_node_costs_only_its_segments(cluster, tmp_path: Path) -
     out, work = tmp_path / "lost.mp4", tmp_path / "work"
     by_id = {n.node_id: n for n in c.worker_nodes}
     opts = SegmentOptions(segments="4", engine="ray", ray_address=c.address, work_dir=work, keep_work=True)
+    def lose_node(held) -> None:
+        # Frozen first, so that the segment cannot finish while the node is being removed; then gone at once,
+        # as a reclaimed spot instance goes.
+        os.kill(held.pid, signal.SIGSTOP)
+        c.remove_node(by_id[held.node], allow_graceful=False)
+        os.kill(held.pid, signal.SIGKILL)  # its raylet is gone; the machine's last process goes with it
+
+    def fresh_on_a_worker_node(held) -> bool:
+        return held.node in by_id and time.time() - held.started < 0.5
+
     try:
-        with watching(work, lambda r: r.node in by_id, lambda r: c.remove_node(by_id[r.node])) as w:
+        with watching(work, fresh_on_a_worker_node, lose_node) as w:
             report = run_segmented([(src, out)], config(), opts, progress=False, notices=Notices(echo=False))
         assert w.hit is not None, "no worker node was seen holding a segment"
         _wait(lambda: w.hit.node not in _alive_nodes(), 30, "the removed node to be gone")
