@@ -9,7 +9,7 @@ import sys
 from vsr.errors import VSRError
 
 # Sub-command modules under pipelines.commands, in the order `--help` lists them.
-COMMANDS = ["models", "upscale", "demo", "image", "evaluate", "live", "train", "cost", "bench", "export"]
+COMMANDS = ["models", "upscale", "demo", "image", "evaluate", "compare", "live", "train", "cost", "bench", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

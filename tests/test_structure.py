@@ -144,6 +144,7 @@ WRITE_SITES = {
     "vsr/metrics/cost.py": "/proc/self/clear_refs, a kernel control file",
     "pipelines/segments/manifest.py": "the work directory's .lock, held with flock, never data",
     "pipelines/bench/report.py": "the plot into atomic_path's temporary path",
+    "pipelines/compare/video.py": "the comparison video through AtomicOutput",
     "pipelines/bench/naive.py": "the naive baseline's scratch output in bench's temporary folder",
     "scripts/soak.py": "the child's log in the soak's temporary folder",
     "scripts/gpu_summary.py": "the GPU check's summary under $OUT, read after the run",

@@ -1,45 +1,107 @@
-"""`vsr eval`: PSNR/SSIM of a model on a folder of HR images with the standard SR protocol."""
+"""`vsr eval`: PSNR/SSIM of a model on a folder of HR images with the standard SR protocol, or (`--video`) per-frame
+PSNR/SSIM and tOF on video sequences, as video SR papers report Vid4."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipelines.commands.common import add_engine_args, add_model_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="score a model on HR images (bicubic LR, Y-channel PSNR/SSIM, as SR papers do)")
+    p = sub.add_parser("eval", help="score a model on HR images or video sequences (bicubic LR, Y PSNR/SSIM as SR "
+                                    "papers do; tOF for video)")
     add_model_args(p)
-    p.add_argument("--hr", required=True, help="folder of HR images (e.g. Set5)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--hr", help="folder of HR images (e.g. Set5)")
+    what.add_argument("--video", nargs="+", metavar="SEQ",
+                      help="ground-truth sequences: folders of frames in name order, or video files (e.g. Vid4)")
+    p.add_argument("--lr", nargs="+", metavar="SEQ", default=None,
+                   help="with --video: the LR sequences to upscale, one per SEQ (default: MATLAB bicubic of the GT)")
+    p.add_argument("--batch", type=int, default=1, help="with --video: frames per model call (as upscale)")
+    p.add_argument("--temporal-blend", type=float, default=0.0, metavar="S",
+                   help="with --video: blend each output with the previous one where the input is still "
+                        "(0..1, default 0: off, exact model output; see docs/evaluation.md)")
     p.add_argument("--json", default=None, help="also write the report to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_engine_args(p)
     p.set_defaults(func=run, precision="fp32")  # the protocol's scores are fp32; --precision fp16/bf16 to compare
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from vsr.errors import VSRError
     from vsr.metrics.image_io import list_images
-    from vsr.metrics.report import write_json
 
-    # Fail on bad paths before torch is imported, the model loads and the images are scored.
-    list_images(args.hr)
+    # Fail on bad paths and flags before torch is imported, the model loads and the images are scored.
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise VSRError(f"cannot write {args.json}: its folder does not exist")
+    if args.hr is not None:
+        if args.lr or args.batch != 1 or args.temporal_blend:
+            raise VSRError("--lr, --batch and --temporal-blend go with --video")
+        list_images(args.hr)
+    sequences = _video_args(args) if args.video else None
+    loaded, engine = _engine(args)
+    if sequences is None:
+        from vsr.metrics.evaluate import evaluate_folder
 
+        print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
+        report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
+    else:
+        report = _evaluate_video(args, loaded, engine, sequences)
+    print(report.table())
+    if args.json:
+        from vsr.metrics.report import write_json
+
+        write_json(args.json, report.to_dict())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _video_args(args: argparse.Namespace) -> list[tuple]:
+    """(GT sequence, LR sequence or None) pairs, checked; one-line errors for the flags."""
+    from vsr.errors import VSRError
+    from vsr.metrics.sequence import open_sequence
+
+    if args.lr is not None and len(args.lr) != len(args.video):
+        raise VSRError(f"--lr needs one sequence per --video sequence ({len(args.video)}), got {len(args.lr)}")
+    if args.batch < 1:
+        raise VSRError(f"--batch {args.batch}: expected a positive number")
+    if not 0.0 <= args.temporal_blend < 1.0:
+        raise VSRError(f"--temporal-blend {args.temporal_blend}: expected a weight from 0 to below 1")
+    gts = [open_sequence(p) for p in args.video]
+    names = [s.name for s in gts]
+    if len(set(names)) != len(names):
+        raise VSRError(f"two sequences have the same name ({', '.join(names)}); the report keys them by name")
+    lrs = [open_sequence(p) for p in args.lr] if args.lr is not None else [None] * len(gts)
+    return list(zip(gts, lrs, strict=True))
+
+
+def _engine(args: argparse.Namespace):
     from pipelines.common.engine_factory import build_engine, model_from_settings
     from pipelines.common.settings import EngineSettings, ModelSettings
-    from vsr.metrics.evaluate import evaluate_folder
 
     loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
     # Whole images, never tiles: SAFM's pooling sees the whole input, so tiling would change the scores.
     settings = EngineSettings(device=args.device, precision=args.precision, cpu_tile_area=0)
-    engine = build_engine(loaded, settings).engine
-    print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
-    report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
-    print(report.table())
-    if args.json:
-        write_json(args.json, report.to_dict())
-        print(f"wrote {args.json}")
-    return 0
+    return loaded, build_engine(loaded, settings).engine
+
+
+def _evaluate_video(args: argparse.Namespace, loaded, engine, sequences: list[tuple]):
+    from pipelines.common.progress import progress_bar
+    from vsr.engine.temporal import TemporalBlend
+    from vsr.metrics.video_eval import VideoEvalReport, mean_score, score_sequence
+
+    temporal = TemporalBlend(args.temporal_blend) if args.temporal_blend else None
+    lengths = [gt.known_length() for gt, _ in sequences]
+    total = None if None in lengths else sum(lengths)
+    print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale}, batch {args.batch}"
+          f"{'; ' + temporal.describe() if temporal else ''}; {len(sequences)} sequences", flush=True)
+    bar = progress_bar(total, "eval", enabled=not args.no_progress)
+    try:
+        scores = [score_sequence(engine, gt, loaded.scale, batch=args.batch, lr=lr, temporal=temporal,
+                                 progress=bar.update) for gt, lr in sequences]
+    finally:
+        bar.close()
+    return VideoEvalReport(loaded.name, loaded.scale, temporal.describe() if temporal else "off",
+                           mean_score(scores), scores)

@@ -82,21 +82,28 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
+def upscale_frames(model: Upscaler, frames: np.ndarray) -> np.ndarray:
+    """Run `model` on a batch of RGB frames (N, h, w, 3), uint8 or uint16; the output quantised to the input's
+    dtype the way the engine quantises video frames (vsr/engine/frames.py: round half to even, as BasicSR's
+    tensor2img does)."""
+    t = torch.from_numpy(np.ascontiguousarray(frames))
+    with torch.inference_mode():
+        y = model(frames_to_float(t)).float().cpu()
+        return float_to_frames(y, t.dtype).numpy()
+
+
 def upscale_image(model: Upscaler, img: np.ndarray) -> np.ndarray:
-    """Run `model` on a uint8 or uint16, RGB or gray image; the output quantised to the input's dtype the way the
-    engine quantises video frames (vsr/engine/frames.py: round half to even, as BasicSR's tensor2img does).
+    """`upscale_frames` for one uint8 or uint16, RGB or gray image.
 
     Gray (for `vsr image`, which writes gray back; eval only passes RGB) is replicated to RGB for the model and its
     output averaged back to one channel before quantisation.
     """
-    gray = img.ndim == 2
+    if img.ndim == 3 and img.shape[2] == 3:
+        return upscale_frames(model, img[None])[0]
     frames = torch.from_numpy(np.ascontiguousarray(as_rgb(img)))[None]
     with torch.inference_mode():
-        y = model(frames_to_float(frames)).float().cpu()
-        if gray:
-            y = y.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-        out = float_to_frames(y, frames.dtype)[0].numpy()
-    return out[..., 0].copy() if gray else out
+        y = model(frames_to_float(frames)).float().cpu().mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        return float_to_frames(y, frames.dtype)[0].numpy()[..., 0].copy()
 
 
 def score_image(model: Upscaler, hr: np.ndarray, scale: int, name: str = "") -> ImageScore:
