@@ -18,7 +18,7 @@ from pipelines.compare.panels import Panel, crop, side_by_side
 from vsr.errors import InputError
 from vsr.metrics.evaluate import Upscaler, make_lr, mod_crop, upscale_frames
 from vsr.metrics.image_io import write_image
-from vsr.metrics.imresize import imresize, to_uint8
+from vsr.metrics.imresize import imresize_uint8
 from vsr.metrics.quality import psnr_y
 from vsr.metrics.sequence import Sequence
 
@@ -37,11 +37,7 @@ def frame_of(seq: Sequence, index: int) -> np.ndarray:
     return frame
 
 
-def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    return to_uint8(imresize(lr.astype(np.float64), scale))
-
-
-def unique(name: str, taken: dict | set) -> str:
+def _unique(name: str, taken: dict) -> str:
     """`name`, or `name (2)`, `name (3)`, ... when a panel of that name exists (the registry's bicubic model beside
     the MATLAB bicubic baseline, one checkpoint twice)."""
     n, out = 1, name
@@ -51,15 +47,21 @@ def unique(name: str, taken: dict | set) -> str:
     return out
 
 
+def upscaled(lr: np.ndarray, models: list[NamedModel]) -> dict[str, np.ndarray]:
+    """Eval's MATLAB bicubic of `lr` and each model's output, by panel name (in that order, names made unique)."""
+    outputs = {"bicubic": imresize_uint8(lr, models[0].scale)}
+    for m in models:
+        outputs[_unique(m.name, outputs)] = upscale_frames(m.run, lr[None])[0]
+    return outputs
+
+
 def compare_frame(lr: np.ndarray, gt: np.ndarray | None, models: list[NamedModel],
                   box: tuple[int, int, int, int] | None) -> tuple[np.ndarray, dict[str, float | None]]:
     """The picture and each panel's PSNR (None without a ground truth)."""
     scale = models[0].scale
-    outputs = [("bicubic", bicubic(lr, scale)), *((m.name, upscale_frames(m.run, lr[None])[0]) for m in models)]
     psnrs: dict[str, float | None] = {}
     panels = []
-    for name, img in outputs:
-        name = unique(name, psnrs)
+    for name, img in upscaled(lr, models).items():
         psnrs[name] = psnr_y(img, gt, scale) if gt is not None else None
         note = f"{psnrs[name]:.2f} dB" if gt is not None else ""
         panels.append(Panel(name, crop(img, box), note))

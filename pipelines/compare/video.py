@@ -10,18 +10,16 @@ import av
 import numpy as np
 
 from pipelines.compare.panels import Panel, side_by_side, split_screen
-from pipelines.compare.picture import NamedModel, bicubic, unique
+from pipelines.compare.picture import NamedModel, upscaled
 from vsr.io import AtomicOutput, VideoSource, probe
-from vsr.metrics.evaluate import to_8bit, upscale_frames
+from vsr.metrics.evaluate import to_8bit
 from vsr.metrics.image_io import as_rgb
 
 LAYOUTS = ("side", "split")
 
 
 def _picture(lr: np.ndarray, models: list[NamedModel], layout: str) -> np.ndarray:
-    panels = [Panel("bicubic", bicubic(lr, models[0].scale))]
-    for m in models:
-        panels.append(Panel(unique(m.name, {p.label for p in panels}), upscale_frames(m.run, lr[None])[0]))
+    panels = [Panel(name, img) for name, img in upscaled(lr, models).items()]
     picture = split_screen(panels[0], panels[1]) if layout == "split" else side_by_side(panels)
     h, w = picture.shape[:2]
     return np.pad(picture, ((0, h % 2), (0, w % 2), (0, 0)))  # 4:2:0 wants even sizes

@@ -21,7 +21,7 @@ import torch
 
 from vsr.engine.frames import float_to_frames, frames_to_float
 from vsr.metrics.image_io import as_rgb, list_images, read_image
-from vsr.metrics.imresize import imresize, to_uint8
+from vsr.metrics.imresize import imresize_uint8, to_uint8
 from vsr.metrics.quality import psnr_y, ssim_y
 
 # Anything that maps float32 (N, 3, h, w) in [0, 1] to (N, 3, s*h, s*w): an Engine, or a module.
@@ -74,7 +74,7 @@ def to_8bit(img: np.ndarray) -> np.ndarray:
 
 def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
     """The protocol's LR image: uint8 HR (already a multiple of `scale`) -> uint8 MATLAB bicubic 1/scale."""
-    return to_uint8(imresize(hr.astype(np.float64), 1.0 / scale))
+    return imresize_uint8(hr, 1.0 / scale)
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
@@ -82,13 +82,15 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
-def upscale_frames(model: Upscaler, frames: np.ndarray) -> np.ndarray:
+def upscale_frames(model: Upscaler, frames: np.ndarray, gray: bool = False) -> np.ndarray:
     """Run `model` on a batch of RGB frames (N, h, w, 3), uint8 or uint16; the output quantised to the input's
     dtype the way the engine quantises video frames (vsr/engine/frames.py: round half to even, as BasicSR's
-    tensor2img does)."""
+    tensor2img does). `gray`: the output's channels averaged before quantisation (R = G = B)."""
     t = torch.from_numpy(np.ascontiguousarray(frames))
     with torch.inference_mode():
         y = model(frames_to_float(t)).float().cpu()
+        if gray:
+            y = y.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
         return float_to_frames(y, t.dtype).numpy()
 
 
@@ -98,12 +100,9 @@ def upscale_image(model: Upscaler, img: np.ndarray) -> np.ndarray:
     Gray (for `vsr image`, which writes gray back; eval only passes RGB) is replicated to RGB for the model and its
     output averaged back to one channel before quantisation.
     """
-    if img.ndim == 3 and img.shape[2] == 3:
-        return upscale_frames(model, img[None])[0]
-    frames = torch.from_numpy(np.ascontiguousarray(as_rgb(img)))[None]
-    with torch.inference_mode():
-        y = model(frames_to_float(frames)).float().cpu().mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-        return float_to_frames(y, frames.dtype)[0].numpy()[..., 0].copy()
+    gray = img.ndim == 2
+    out = upscale_frames(model, as_rgb(img)[None], gray=gray)[0]
+    return out[..., 0].copy() if gray else out
 
 
 def score_image(model: Upscaler, hr: np.ndarray, scale: int, name: str = "") -> ImageScore:
@@ -112,7 +111,7 @@ def score_image(model: Upscaler, hr: np.ndarray, scale: int, name: str = "") -> 
     sr = upscale_image(model, lr)
     if sr.shape != hr.shape:
         raise ValueError(f"{name}: the model gave {sr.shape} for an LR of {lr.shape} at x{scale}, expected {hr.shape}")
-    bic = to_uint8(imresize(lr.astype(np.float64), scale))
+    bic = imresize_uint8(lr, scale)
     return ImageScore(name, psnr_y(sr, hr, scale), ssim_y(sr, hr, scale), psnr_y(bic, hr, scale),
                       ssim_y(bic, hr, scale))
 

@@ -18,7 +18,7 @@ import numpy as np
 from vsr.engine.temporal import TemporalBlend
 from vsr.errors import InputError
 from vsr.metrics.evaluate import Upscaler, make_lr, mod_crop, upscale_frames
-from vsr.metrics.imresize import imresize, to_uint8
+from vsr.metrics.imresize import imresize_uint8
 from vsr.metrics.quality import psnr_y, ssim_y
 from vsr.metrics.sequence import Sequence
 from vsr.metrics.temporal import TofMeter
@@ -111,7 +111,7 @@ def score_sequence(model: Upscaler, seq: Sequence, scale: int, *, batch: int = 1
                 raise InputError(f"{seq.name}: the model gave {sr.shape} for an LR of {low.shape} at x{scale}")
             if temporal is not None:
                 sr = temporal(low, sr)
-            bic = to_uint8(imresize(low.astype(np.float64), scale))
+            bic = imresize_uint8(low, scale)
             sums["psnr"] += psnr_y(sr, hr, scale)
             sums["ssim"] += ssim_y(sr, hr, scale)
             sums["bicubic_psnr"] += psnr_y(bic, hr, scale)
