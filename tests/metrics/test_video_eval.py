@@ -140,10 +140,12 @@ def test_a_given_lr_set_scores_as_the_made_one_and_mismatches_are_one_line_error
         (["--video", str(hr), "--temporal-blend", "1.5"], "--temporal-blend 1.5"),
         (["--hr", str(hr), "--batch", "2"], "go with --video"),
     ]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
     for args, message in cases:
-        r = run_cli("eval", *BICUBIC_X2, *args)
+        r = run_cli("eval", *BICUBIC_X2, *args, "--json", str(tmp_path / "bad.json"))
         assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
         assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no report, no temporary file
 
 
 def test_temporal_blend_is_exact_when_off_and_steadies_still_areas(tmp_path: Path) -> None:
