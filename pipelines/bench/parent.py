@@ -77,14 +77,14 @@ def _check(cfg: BenchConfig) -> None:
     if not cfg.models or not cfg.sizes or not cfg.batches or not cfg.precisions:
         raise VSRError("nothing to measure: give at least one model, input size, batch and precision")
     from vsr.engine.device import PRECISIONS
-    from vsr.models import get_entry
+    from vsr.models import check_model_name
 
     for p in cfg.precisions:
         if p != "auto" and p not in PRECISIONS:
             raise VSRError(f"unknown precision {p!r}; use auto, fp32, fp16 or bf16")
     if not cfg.weights:
         for m in cfg.models:
-            get_entry(m)
+            check_model_name(m)
     elif not Path(cfg.weights).is_file():
         raise VSRError(f"--weights {cfg.weights}: no such file")
     if cfg.weights and len(cfg.models) != 1:

@@ -9,11 +9,14 @@ from pipelines.bench.config import ONNX_BACKENDS, BenchJob
 
 def load(job: BenchJob):
     """(module, scale, weights label, random?) for a job; uncached registry models get random weights."""
-    from vsr.models import get_entry, resolve_model
+    from vsr.models import SHIPPED, get_entry, resolve_model
     from vsr.models.weights import is_cached
 
     if job.weights:
         loaded = resolve_model(job.model, weights=job.weights)
+        return loaded.module, loaded.scale, loaded.source, False
+    if job.model in SHIPPED:  # inside the package: always the trained weights
+        loaded = resolve_model(job.model)
         return loaded.module, loaded.scale, loaded.source, False
     entry = get_entry(job.model)
     if entry.arch is None:  # bicubic: no weights at all

@@ -14,7 +14,7 @@ _OVERRIDES = {
     "candidates": "candidates", "max_latency_ms": "max_latency_ms", "display": "display",
     "side_by_side": "side_by_side", "outputs": "outputs", "overwrite": "overwrite", "codec": "codec",
     "preset": "preset", "crf": "crf", "duration": "duration_s", "report": "report", "audio": "audio",
-    "threads": "threads", "capture_format": "capture_format", "batch": "batch",
+    "threads": "threads", "capture_format": "capture_format", "batch": "batch", "preview_http": "preview_http",
 }
 
 
@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-display", dest="display", action="store_false", help="no preview (overrides a preset)")
     p.add_argument("--side-by-side", action="store_true", default=None,
                    help="in the preview, show bicubic beside the model")
+    p.add_argument("--preview-http", metavar="HOST:PORT",
+                   help="serve a browser preview (page /, /stream.mjpg, /frame.jpg, /stats.json) on this address; "
+                        "a bare :PORT or PORT listens on 127.0.0.1 only; with --side-by-side the page starts with "
+                        "bicubic beside the model")
     p.add_argument("-o", "--output", dest="outputs", action="append", default=None, metavar="OUT",
                    help="a recording (.mp4/.mkv/.mov/.ts/.flv) or a stream URL (udp://HOST:PORT as MPEG-TS, "
                         "rtmp://...); repeat for several")

@@ -11,10 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vsr.models import REGISTRY, default_weights_path
+    from vsr.models import REGISTRY, SHIPPED
     from vsr.models.weights import cache_dir, is_cached
 
-    print(f"{'name':<18} {'family':<14} {'scale':>5} {'params':>10}  {'cached':<6} description")
+    print(f"{'name':<25} {'family':<14} {'scale':>5} {'params':>10}  {'cached':<10} description")
     for entry in REGISTRY.values():
         if entry.arch is None:
             params, scale, cached = "0", "any", "-"
@@ -22,10 +22,16 @@ def run(args: argparse.Namespace) -> int:
             module = entry.arch.build()
             params = f"{sum(p.numel() for p in module.parameters()):,}"
             scale, cached = str(entry.arch.scale), "yes" if is_cached(entry) else "no"
-        print(f"{entry.name:<18} {entry.family:<14} {scale:>5} {params:>10}  {cached:<6} {entry.description}")
-    for s in (2, 4):
-        path = default_weights_path(s)
-        state = "shipped" if path.is_file() else "not shipped"
-        print(f"{'safmn-default-x' + str(s):<18} {'safmn':<14} {s:>5} {'':>10}  {'-':<6} default model ({state})")
+        print(f"{entry.name:<25} {entry.family:<14} {scale:>5} {params:>10}  {cached:<10} {entry.description}")
+    for m in SHIPPED.values():
+        state, params = ("in package", _params(m.path)) if m.available else ("missing", "-")
+        print(f"{m.name:<25} {m.family:<14} {m.scale:>5} {params:>10}  {state:<10} {m.description}")
     print(f"\ncache: {cache_dir()} (set VSR_CACHE_DIR to move it)")
     return 0
+
+
+def _params(path) -> str:
+    from vsr.models import infer_arch, read_checkpoint
+
+    module = infer_arch(read_checkpoint(path), source=str(path)).build()
+    return f"{sum(p.numel() for p in module.parameters()):,}"

@@ -29,6 +29,7 @@ class LiveConfig:
     batch: int = 1  # frames per model call; kept only if the predicted latency fits max_latency_ms
     display: bool = False
     side_by_side: bool = False
+    preview_http: str | None = None  # HOST:PORT of the browser preview (loopback unless a host is named)
     outputs: list[str] = field(default_factory=list)  # recording files and stream URLs
     overwrite: bool = False
     codec: str = "libx264"

@@ -17,19 +17,31 @@ from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine
 from vsr.models import LoadedModel
 
+DEFAULT_SCALE = 2  # as `upscale` and every other command: x2 unless --scale says otherwise
+UNKNOWN_SOURCE_FPS = 30.0  # the target when neither --target-fps nor the source tells a rate (e.g. some cameras)
 
-def load_live_model(cfg: LiveConfig, width: int, height: int,
+
+def live_target_fps(cfg: LiveConfig, source_fps: float | None) -> float:
+    """The rate the model must sustain: --target-fps, else the source's own rate."""
+    return cfg.target_fps or source_fps or UNKNOWN_SOURCE_FPS
+
+
+def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float | None,
                     log: Callable[[str], None]) -> tuple[LoadedModel, Engine, dict[str, Any] | None]:
-    """(model, engine, selection record or None), the engine warmed up at the source size."""
+    """(model, engine, selection record or None), the engine warmed up at the source size.
+
+    Without --model/--weights the model is chosen on this machine, at this size and at the precision `auto`
+    gives each candidate, as the best-quality one that keeps up with the source (or --target-fps).
+    """
     from pipelines.live.select import DEFAULT_CANDIDATES, choose_model, measure_fps
     from vsr.models import resolve_model
 
     settings = EngineSettings(device=cfg.device, precision=cfg.precision)
     explicit = cfg.weights is not None or cfg.model not in ("auto", None)
-    if cfg.target_fps and not explicit:
+    if not explicit:
         candidates = cfg.candidates or DEFAULT_CANDIDATES
-        scale = cfg.scale or 4  # the shipped and official efficient models are x4
-        loaded, engine, sel = choose_model(candidates, scale, cfg.target_fps, width, height, settings,
+        target = live_target_fps(cfg, source_fps)
+        loaded, engine, sel = choose_model(candidates, cfg.scale or DEFAULT_SCALE, target, width, height, settings,
                                            cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log)
         log(sel.reason)
         return loaded, engine, asdict(sel)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 
+import numpy as np
+
 from pipelines.live.config import LiveConfig
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, is_hd
 from vsr.io.encode import WriterSettings
-from vsr.io.live.preview import PreviewWindow
+from vsr.io.live.preview import PreviewWindow, compose_preview
 from vsr.io.live.sinks import TimedWriter, is_stream_target
+from vsr.io.live.web_preview import WebPreview
 
 
 def output_colour(info) -> ColourDescription:
@@ -24,7 +27,26 @@ class LiveOutputs:
     def __init__(self) -> None:
         self.writers: list[TimedWriter] = []
         self.window: PreviewWindow | None = None
+        self.web: WebPreview | None = None
         self.opened = False
+
+    def bind_web(self, cfg: LiveConfig, title: str, figures: Callable[[], dict]) -> None:
+        """Takes the browser preview's port (before the source opens, so a busy port is refused first)."""
+        if cfg.preview_http is None:
+            return
+        self.web = WebPreview(cfg.preview_http, title, figures,
+                              lambda up, src: compose_preview(up, src, "", side_by_side=True), cfg.side_by_side)
+        self.web.bind()
+
+    def serve_web(self, log: Callable[[str], None]) -> None:
+        if self.web is not None:
+            self.web.serve()
+            log(f"browser preview: {self.web.url} (/stream.mjpg, /frame.jpg, /stats.json)")
+
+    def publish(self, upscaled: np.ndarray, source: np.ndarray) -> None:
+        """The newest frame, for the browser preview (a reference: encoded only when a browser asks)."""
+        if self.web is not None:
+            self.web.publish(upscaled, source)
 
     def open(self, cfg: LiveConfig, info, out_w: int, out_h: int, colour: ColourDescription,
              log: Callable[[str], None]) -> None:
@@ -51,6 +73,8 @@ class LiveOutputs:
         saved: list[str] = []
         if self.window is not None:
             self.window.close()
+        if self.web is not None:
+            self.web.close()
         for w in self.writers:
             try:
                 if w.frames == 0:

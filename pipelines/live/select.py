@@ -1,4 +1,5 @@
-"""--target-fps: measure the candidate models at the source size and keep the best one that is fast enough."""
+"""The live model choice: measure the candidate models at the source size, as the live loop runs them, and keep the
+best one that is fast enough."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from pipelines.common.settings import EngineSettings
 from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine
 from vsr.errors import VSRError
-from vsr.models import REGISTRY, LoadedModel, default_weights_path, resolve_model
+from vsr.models import REGISTRY, SHIPPED, LoadedModel, resolve_model
 from vsr.models.weights import is_cached
 
-# Best picture first. The paper's large model beats the efficient ones, which beat the light real-time one;
-# bicubic is last and always available, so a choice always exists.
+# Best picture first. The paper's large model beats the efficient ones, which beat the light real-time ones (the
+# official light SAFMN++ is x4 only; the shipped light defaults exist for x2 and x4, so an offline install always
+# has a real-time model); bicubic is last and always available, so a choice always exists.
 DEFAULT_CANDIDATES = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}", "safmn-default-x{s}",
-                      "safmnpp-light-x{s}", "bicubic"]
+                      "safmnpp-light-x{s}", "safmnpp-light-default-x{s}", "bicubic"]
 
 
 @dataclass
@@ -47,11 +49,14 @@ def _available(spec: str, scale: int) -> tuple[bool, str]:
         return True, ""
     if spec == "bicubic":
         return True, ""
-    if spec.startswith("safmn-default-x"):
-        return default_weights_path(scale).is_file(), "not shipped in this install"
+    if spec in SHIPPED:
+        shipped = SHIPPED[spec]
+        if shipped.scale != scale:
+            return False, f"x{shipped.scale}, not x{scale}"
+        return shipped.available, "not shipped in this install"
     entry = REGISTRY.get(spec)
     if entry is None:
-        return False, "unknown model name"
+        return False, f"no x{scale} model of this name"
     if entry.scale is not None and entry.scale != scale:
         return False, f"x{entry.scale}, not x{scale}"
     return is_cached(entry), "not downloaded (fetch it once with `--model NAME`)"
@@ -60,14 +65,13 @@ def _available(spec: str, scale: int) -> tuple[bool, str]:
 def load_candidate(spec: str, scale: int) -> LoadedModel:
     if Path(spec).is_file():
         return resolve_model("auto", weights=spec, scale=scale)
-    if spec.startswith("safmn-default-x"):
-        return resolve_model(spec, weights=str(default_weights_path(scale)), scale=scale)
     return resolve_model(spec, scale=scale)
 
 
 @torch.inference_mode()  # no autograd bookkeeping for anything in here
 def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up_below: float) -> tuple[float, int]:
-    """Frames per second of `engine` on one (1, 3, H, W) frame, after one warm-up; (fps, frames timed).
+    """Frames per second of `engine` on (1, 3, H, W) frames fed as the live loop feeds it (as many in flight as
+    the engine takes: one per CPU worker), after one warm-up; (fps, frames timed).
 
     Stops after the first timed frame when it already shows the model far below `give_up_below` fps: a model
     at 0.3 fps need not be watched for seconds to know it is too slow. (The warm-up call is not used for that:
@@ -76,14 +80,20 @@ def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up
     x = probe_frames(1, height, width)  # what the live loop feeds the engine (and no noise to trip the guard)
     engine(x)
     n, t0 = 0, time.perf_counter()
-    while True:
-        engine(x)
-        n += 1
-        elapsed = time.perf_counter() - t0
-        if n == 1 and elapsed > 0.5 and elapsed > 2.0 / give_up_below:
-            return 1.0 / elapsed, 1
-        if elapsed >= seconds and n >= 2:
-            return n / elapsed, n
+    try:
+        while True:
+            while engine.can_submit:
+                engine.submit(x)
+            engine.collect()
+            n += 1
+            elapsed = time.perf_counter() - t0
+            if n == 1 and elapsed > 0.5 and elapsed > 2.0 / give_up_below:
+                return 1.0 / elapsed, 1
+            if elapsed >= seconds and n >= 2:
+                return n / elapsed, n
+    finally:
+        while engine.in_flight:
+            engine.collect()
 
 
 def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
@@ -93,13 +103,13 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
     """Measure candidates best-first; the first that reaches `target_fps * headroom` wins.
 
     The headroom leaves time per frame for colour conversion, encoding and display beside the model. When none
-    is fast enough, the fastest measured one is used and the selection says so.
+    is fast enough, the fastest measured one is used and the selection says so. Engines not chosen are closed.
     """
     specs = [c.format(s=scale) for c in candidates]
     measurements: list[Measurement] = []
-    best: tuple[float, LoadedModel, Engine, str] | None = None
+    best: tuple[float, LoadedModel, Engine] | None = None
     need = target_fps * headroom
-    log(f"--target-fps {target_fps:g}: measuring candidates at {width}x{height} x{scale}, best quality first")
+    log(f"target {target_fps:g} fps: measuring candidate models at {width}x{height} x{scale}, best quality first")
     for spec in specs:
         ok, why = _available(spec, scale)
         if not ok:
@@ -114,24 +124,36 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             continue
         engine = build_engine(loaded, engine_settings).engine
         fps, n = measure_fps(engine, width, height, seconds, need)
-        ms = 1000.0 / fps
+        ms = 1000.0 / fps * engine.cpu_workers  # each frame's own time: the workers run side by side
         fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
         measurements.append(Measurement(loaded.name, round(fps, 2), round(ms, 1),
                                         "fast enough" if fast else "too slow"))
-        log(f"  {loaded.name}: {fps:.1f} fps ({ms:.0f} ms/frame, {n} timed) -> {'fast enough' if fast else 'too slow'}")
+        log(f"  {loaded.name} {engine.precision}: {fps:.1f} fps ({ms:.0f} ms a frame, {engine.cpu_workers} side by "
+            f"side, {n} timed) -> {'fast enough' if fast else 'too slow'}")
         if fast:
-            slower = [m for m in measurements if m.fps is not None and m.note == "too slow"]
-            better = "; better but too slow: " + ", ".join(f"{m.candidate} {m.fps:g} fps" for m in slower) \
-                if slower else "; it is the best-quality candidate"
-            reason = (f"chose {loaded.name}: {fps:.1f} fps at {width}x{height} reaches the target {target_fps:g} fps "
-                      f"(+{(headroom - 1) * 100:.0f}% headroom for I/O){better}")
-            return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height), reason,
-                                             measurements)
+            if best is not None:
+                best[2].close()
+            return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height),
+                                             _fast_reason(loaded.name, fps, target_fps, width, height, headroom,
+                                                          measurements), measurements)
         if best is None or fps > best[0]:
-            best = (fps, loaded, engine, spec)
+            if best is not None:
+                best[2].close()
+            best = (fps, loaded, engine)
+        else:
+            engine.close()
     if best is None:
-        raise VSRError("--target-fps: no candidate model is available offline (see `vsr models`)")
-    fps, loaded, engine, _ = best
+        raise VSRError("none of the candidate models ({candidates}) is available offline (see `vsr models`)")
+    fps, loaded, engine = best
     reason = (f"chose {loaded.name}: no candidate reaches {target_fps:g} fps at {width}x{height}; it is the fastest "
               f"({fps:.1f} fps), expect dropped frames")
     return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height), reason, measurements)
+
+
+def _fast_reason(name: str, fps: float, target_fps: float, width: int, height: int, headroom: float,
+                 measurements: list[Measurement]) -> str:
+    slower = [m for m in measurements if m.fps is not None and m.note == "too slow"]
+    better = "; better but too slow: " + ", ".join(f"{m.candidate} {m.fps:g} fps" for m in slower) \
+        if slower else "; it is the best-quality candidate available"
+    return (f"chose {name}: {fps:.1f} fps at {width}x{height} reaches the target {target_fps:g} fps "
+            f"(+{(headroom - 1) * 100:.0f}% headroom for I/O){better}")

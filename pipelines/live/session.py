@@ -1,9 +1,11 @@
 """Live mode: capture -> latest-frame slot -> engine -> preview / recording / stream, as a session object.
 
 Threads: the capture stage reads the source on its own thread and never waits for anyone; the calling thread
-runs the model and the outputs (OpenCV windows must live on the main thread on some platforms). When the model is
-slower than the source, the slot keeps only the newest frame (the newest N with --batch N), so latency stays
-about one frame interval plus one inference instead of growing without bound.
+hands frames to the engine and its results to the outputs (OpenCV windows must live on the main thread on some
+platforms). The engine keeps up to one batch per CPU worker (on CUDA, its pipeline depth) in flight, so on a
+2-core CPU two frames are upscaled side by side: twice the frame rate of one at a time, at the latency of one
+inference on one core. When the model is slower than the source, the slot keeps only the newest frame (the newest
+N with --batch N), so latency stays about one frame interval plus one inference instead of growing without bound.
 
 `LiveSession.open()` checks everything and starts the capture, `step()` processes what the slot holds (False once
 the run should end), `close()` stops the capture and finalises the outputs in every case, `result()` reports.
@@ -14,7 +16,9 @@ from __future__ import annotations
 import queue
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -36,6 +40,7 @@ from vsr.io.live.preview import display_problem
 from vsr.io.live.sinks import check_recording_target, is_stream_target
 from vsr.io.live.slot import LatestSlot
 from vsr.io.live.stage import CaptureStage
+from vsr.io.live.web_preview import parse_address
 
 
 def check_live(cfg: LiveConfig) -> CaptureSettings:
@@ -49,6 +54,8 @@ def check_live(cfg: LiveConfig) -> CaptureSettings:
         if not is_stream_target(target) and Path(cfg.source).is_file() and \
                 Path(target).resolve() == Path(cfg.source).resolve():
             raise InputError(f"{target}: is the source; record to another file")
+    if cfg.preview_http is not None:
+        parse_address(cfg.preview_http)
     if cfg.report and not Path(cfg.report).resolve().parent.is_dir():
         raise InputError(f"folder {Path(cfg.report).parent} does not exist", setting="report", value=cfg.report)
     if cfg.max_latency_ms <= 0:
@@ -56,6 +63,14 @@ def check_live(cfg: LiveConfig) -> CaptureSettings:
     size = parse_size(cfg.capture_size, "capture_size", "1280x720") if cfg.capture_size else None
     return CaptureSettings(cfg.source, cfg.realtime, size, cfg.capture_fps, cfg.open_timeout_s, cfg.read_timeout_s,
                            cfg.audio, cfg.capture_format)
+
+
+@dataclass
+class InFlight:
+    """A batch handed to the engine: its frames (capture record, model input, age when taken) and when."""
+
+    frames: list[tuple[CapturedFrame, np.ndarray, float]]
+    submitted: float
 
 
 class LiveSession:
@@ -67,7 +82,8 @@ class LiveSession:
         self.stats = LiveStats()
         self.frames: list[ProcessedFrame] = []
         self.stop = StopFlag()
-        self.source = self.capture = None
+        self.source = self.capture = self.engine = None
+        self.in_flight: deque[InFlight] = deque()  # at most the engine's workers (CUDA: its depth) batches
         self.reason, self.error, self.saved = "", False, []
         self._threads_before = torch.get_num_threads()
         self.t_start = time.monotonic()
@@ -76,13 +92,14 @@ class LiveSession:
     def open(self) -> None:
         cfg, log = self.cfg, self.log
         settings = check_live(cfg)
+        self.outputs.bind_web(cfg, cfg.source, self.figures)
         self.source = open_source(settings)
         info = self.info = self.source.info
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         log(f"source: {info.label} ({info.backend}, {info.width}x{info.height}"
             f"{f' @ {info.fps:.3g} fps' if info.fps else ''}{', audio' if info.audio_stream else ''})")
-        self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, log)
+        self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, info.fps, log)
         self.out_size = (info.width * self.loaded.scale, info.height * self.loaded.scale)
         log(f"model: {self.loaded.describe()} on {self.engine.device} {self.engine.precision}; "
             f"output {self.out_size[0]}x{self.out_size[1]}")
@@ -93,6 +110,7 @@ class LiveSession:
                                     cfg.read_timeout_s)
         self.stop.install()
         self.capture.start()
+        self.outputs.serve_web(log)
         self.t_start = time.monotonic()
         self.deadline = self.t_start + cfg.duration_s if cfg.duration_s else None
         self.next_status = self.t_start + cfg.status_interval_s
@@ -106,34 +124,49 @@ class LiveSession:
 
     @torch.inference_mode()  # no autograd bookkeeping for anything in here
     def step(self) -> bool:
-        """Waits up to 0.1 s for frames and processes them; False when the run ends (`reason` says why)."""
+        """Hands finished frames to the outputs and new frames to the engine, waiting at most about 0.1 s; False
+        when the run ends (`reason` says why)."""
         now = time.monotonic()
         if (reason := self._stop_reason(now)) is not None:
-            self.reason = reason
-            return False
+            return self._end(reason)
         if now >= self.next_status:
-            print_status(status_text(self.stats, self.capture, self.slot, now, self.cfg.max_latency_ms),
-                         self.status_stream, self.tty)
+            print_status(self._status(now), self.status_stream, self.tty)
             self.next_status = now + self.cfg.status_interval_s
-        wait = 0.1 if self.deadline is None else max(0.0, min(0.1, self.deadline - now))
+        while self.engine.oldest_ready:
+            if not self._emit():
+                return self._end("quit from the preview window")
+        if not self.engine.can_submit:  # every worker busy: the oldest frame is what comes next
+            return self._emit() or self._end("quit from the preview window")
+        # With frames in flight, look back at the engine soon; otherwise wait for the source.
+        wait = 0.01 if self.in_flight else 0.1
+        if self.deadline is not None:
+            wait = max(0.0, min(wait, self.deadline - now))
         waiting = self.slot.get_all(timeout=wait)
-        if not waiting and self.outputs.window is not None and not self.outputs.window.poll():
-            self.reason = "quit from the preview window"
-            return False
-        if not waiting:
-            if not self.slot.closed:
-                return True
-            if self.capture.error:
-                self.reason, self.error = self.capture.error, True
-            else:
-                self.reason = self.capture.end_reason or "source ended"
-            return False
-        taken = time.monotonic()
-        batch = self._fresh(waiting, taken)
-        if batch and not self._process(batch, taken):
-            self.reason = "quit from the preview window"
-            return False
-        return True
+        if waiting:
+            taken = time.monotonic()
+            if batch := self._fresh(waiting, taken):
+                self.engine.submit(np.stack([rgb for _, rgb, _ in batch]))  # uint8 frames in and out
+                self.in_flight.append(InFlight(batch, taken))
+            return True
+        if self.in_flight or not self.slot.closed:
+            if not self.in_flight and self.outputs.window is not None and not self.outputs.window.poll():
+                return self._end("quit from the preview window")
+            return True
+        if self.capture.error:
+            self.error = True
+            return self._end(self.capture.error)
+        return self._end(self.capture.end_reason or "source ended")
+
+    def _end(self, reason: str) -> bool:
+        """Ends the run: the frames still in the engine are finished and written (they were taken in time)."""
+        self.reason = reason
+        while self.in_flight:
+            self._emit(show=False)
+        return False
+
+    def _status(self, now: float) -> str:
+        counters = status_text(self.stats, self.capture, self.slot, now, self.cfg.max_latency_ms)
+        return f"{self.loaded.name} {self.engine.precision} | {counters}"
 
     def _fresh(self, waiting: list[CapturedFrame], taken: float) -> list[tuple[CapturedFrame, np.ndarray, float]]:
         """The frames still young enough to be worth showing, at the first frame's size."""
@@ -154,11 +187,12 @@ class LiveSession:
             batch.append((frame, rgb, age_ms))
         return batch
 
-    def _process(self, batch: list[tuple[CapturedFrame, np.ndarray, float]], taken: float) -> bool:
-        """The model on the batch, then every output; False when the preview window asked to quit."""
-        outs = self.engine(np.stack([rgb for _, rgb, _ in batch]))  # uint8 frames in and out
+    def _emit(self, show: bool = True) -> bool:
+        """The oldest batch in flight, from the engine to every output; False when the preview asked to quit."""
+        done = self.in_flight.popleft()
+        outs = self.engine.collect()
         ready = time.monotonic()
-        inference_ms = (ready - taken) * 1000.0
+        inference_ms = (ready - done.submitted) * 1000.0
         if not self.outputs.opened:
             # Opened on the first frame: the colour description is known once a frame was decoded.
             self.outputs.open(self.cfg, self.info, *self.out_size, output_colour(self.info), self.log)
@@ -166,7 +200,7 @@ class LiveSession:
                 w.set_audio_origin(self.capture.stats.first_pts_s)
         self.outputs.drain_audio(self.audio_q)
         quit_asked = False
-        for (frame, rgb, age_ms), out in zip(batch, outs, strict=True):
+        for (frame, rgb, age_ms), out in zip(done.frames, outs, strict=True):
             latency_ms = (ready - frame.capture_t) * 1000.0
             self.stats.add(latency_ms, inference_ms, ready)
             t_rec = frame.capture_t - self.capture.stats.start_t
@@ -175,9 +209,9 @@ class LiveSession:
                                                   round(age_ms, 2), round(inference_ms, 2)))
             for w in self.outputs.writers:
                 w.write(out, t_rec)
-            if self.outputs.window is not None and not quit_asked:
-                text = status_text(self.stats, self.capture, self.slot, time.monotonic(), self.cfg.max_latency_ms)
-                quit_asked = not self.outputs.window.show(out, rgb, text)
+            self.outputs.publish(out, rgb)
+            if show and self.outputs.window is not None and not quit_asked:
+                quit_asked = not self.outputs.window.show(out, rgb, self._status(time.monotonic()))
         return not quit_asked
 
     def close(self) -> None:
@@ -187,6 +221,9 @@ class LiveSession:
         if self.outputs.opened:
             self.outputs.drain_audio(self.audio_q)
         self.wall = time.monotonic() - self.t_start if self.capture is not None else 0.0
+        self.in_flight.clear()  # an error left them: not written, counted as unprocessed
+        if self.engine is not None:
+            self.engine.close()  # joins its worker threads (after the batch each is running)
         torch.set_num_threads(self._threads_before)
         # A capture thread stuck in a read (the read timeout bounds this) keeps the source; the process exit
         # releases it. Closing the demuxer under a running read would crash instead.
@@ -199,8 +236,13 @@ class LiveSession:
     def result(self) -> LiveResult:
         return LiveResult(self._report(), self.frames, self.stop.signum)
 
-    def _report(self) -> LiveReport:
-        info, stats, slot, wall = self.info, self.stats, self.slot, self.wall
+    def figures(self) -> dict:
+        """The report's counters so far (for the browser preview's /stats.json; any thread, once serving)."""
+        return asdict(self._report(time.monotonic() - self.t_start))
+
+    def _report(self, wall: float | None = None) -> LiveReport:
+        info, stats, slot = self.info, self.stats, self.slot
+        wall = self.wall if wall is None else wall
         captured, processed, lat = self.capture.stats.captured, len(stats.latencies_ms), stats.latencies_ms
         p95 = percentile_ms(lat, 95)
         return LiveReport(

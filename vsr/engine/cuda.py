@@ -179,6 +179,10 @@ class CudaPipeline:
         self.times.h2d_bytes += slot.host_in.numel() * slot.host_in.element_size()
         self.times.d2h_bytes += y.numel() * y.element_size()
 
+    def oldest_ready(self) -> bool:
+        """Whether `collect()` would return at once (the oldest batch's download has finished)."""
+        return bool(self.in_flight) and self.slots[self.in_flight[0]].events[-1].query()
+
     def collect(self) -> torch.Tensor:
         """Wait for the oldest batch and return its result as a CPU tensor of its own (flagged frames repaired)."""
         index = self.in_flight.popleft()

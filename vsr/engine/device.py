@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -67,23 +66,19 @@ def choose_cpu_precision(
     native_bf16: bool | None = None,
     probe_size: int = 64,
 ) -> torch.dtype:
-    """Precision auto on the CPU: bf16 only where it is both faster and within MIN_AUTO_PSNR_DB of fp32.
+    """Precision auto on the CPU: bf16 where the CPU computes it natively and it stays within MIN_AUTO_PSNR_DB of
+    fp32 on this model, else fp32.
 
-    Without native bf16 (e.g. AVX2-only CPUs) bf16 is emulated and measured 11x slower than fp32 here, so fp32 is
-    chosen without a probe. With native bf16, a small probe checks accuracy and speed on this model.
+    The choice rests on the CPU and the model only, never on a timing, so every command (upscale, live, bench,
+    eval) picks the same precision for the same model on the same machine, whatever else the machine is doing.
+    Native bf16 (AVX512_BF16 or AMX) ran this family 1.4-3.8x faster than fp32 in every measurement
+    (docs/bench.md); without it bf16 is emulated and about 11x slower, so fp32 is chosen without a probe.
     """
     if not (cpu_has_native_bf16() if native_bf16 is None else native_bf16):
         return torch.float32
     x = probe_image(probe_size)
-    timings = {}
-    outputs = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        outputs[dtype] = run_as(x, dtype)  # warm-up, and the output to compare
-        t0 = time.perf_counter()
-        run_as(x, dtype)
-        timings[dtype] = time.perf_counter() - t0
-    accurate = psnr_db(outputs[torch.bfloat16], outputs[torch.float32]) >= MIN_AUTO_PSNR_DB
-    return torch.bfloat16 if accurate and timings[torch.bfloat16] < timings[torch.float32] else torch.float32
+    fp32, bf16 = run_as(x, torch.float32), run_as(x, torch.bfloat16)
+    return torch.bfloat16 if psnr_db(bf16, fp32) >= MIN_AUTO_PSNR_DB else torch.float32
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:

@@ -290,6 +290,16 @@ class Engine:
         return len(self._as_numpy)
 
     @property
+    def oldest_ready(self) -> bool:
+        """Whether `collect()` would return without waiting (False with nothing in flight)."""
+        if not self._as_numpy:
+            return False
+        if self._cuda is not None:
+            return self._cuda.oldest_ready()
+        oldest = self._pending[0]
+        return oldest.done() if isinstance(oldest, Future) else True
+
+    @property
     def can_submit(self) -> bool:
         """False when the next submit would have to wait: collect first (CUDA keeps `cuda_depth` in flight)."""
         return self.in_flight < (self.config.cuda_depth if self._cuda is not None else self.cpu_workers)

@@ -18,14 +18,15 @@ from vsr.models import safmn, safmn_ntire23, safmnpp  # noqa: F401
 from vsr.models.bicubic import Bicubic
 from vsr.models.checkpoint import infer_arch, load_model, read_checkpoint
 from vsr.models.registry import REGISTRY, ArchSpec, ModelEntry, get_entry
+from vsr.models.shipped import SHIPPED, SHIPPED_DIR, efficient_default
 from vsr.models.weights import cached_path, fetch_weights, is_cached
 
 __all__ = [
-    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "default_weights_path", "get_entry", "infer_arch",
+    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "SHIPPED", "check_model_name", "default_weights_path",
+    "get_entry", "infer_arch",
     "load_model", "read_checkpoint", "resolve_model",
 ]
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).parent / "default"
 # Official checkpoints that the `auto` model may pick when already cached, best first, by scale.
 _AUTO_PREFERENCE = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}"]
 
@@ -46,8 +47,15 @@ class LoadedModel:
 
 
 def default_weights_path(scale: int) -> Path:
-    """The checkpoint shipped inside the package for `scale` (trained by `vsr train`; see README)."""
-    return DEFAULT_WEIGHTS_DIR / f"safmn_default_x{scale}.pth"
+    """The efficient default shipped inside the package for `scale` (trained by `vsr train`; see README)."""
+    shipped = efficient_default(scale)
+    return shipped.path if shipped is not None else SHIPPED_DIR / f"safmn_default_x{scale}.pth"
+
+
+def check_model_name(name: str) -> None:
+    """A one-line ModelError unless `name` is `auto`, a registry model or a shipped one."""
+    if name != "auto" and name not in SHIPPED:
+        get_entry(name)
 
 
 def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: int | None = None) -> LoadedModel:
@@ -64,6 +72,8 @@ def resolve_model(name: str = "auto", weights: str | Path | None = None, scale: 
         return LoadedModel(module, label, arch.scale, arch, str(weights))
     if name in (None, "auto"):
         return _resolve_auto(scale)
+    if name in SHIPPED:
+        return _load_shipped(name, scale)
     entry = get_entry(name)
     if entry.arch is None:
         s = scale or 2
@@ -82,9 +92,22 @@ def _resolve_auto(scale: int | None) -> LoadedModel:
         if entry is not None and is_cached(entry):
             module, arch = load_model(cached_path(entry), expect=entry.arch)
             return LoadedModel(module, entry.name, s, arch, str(cached_path(entry)))
-    path = default_weights_path(s)
-    if path.is_file():
-        module, arch = load_model(path)
-        return LoadedModel(module, f"safmn-default-x{s}", s, arch, str(path))
+    shipped = efficient_default(s)
+    if shipped is not None and shipped.available:
+        return _load_shipped(shipped.name, s)
     raise ModelError(f"no x{s} model is available offline",
                      hint="name one with {model} (downloads it) or pass {weights} PATH")
+
+
+def _load_shipped(name: str, scale: int | None) -> LoadedModel:
+    shipped = SHIPPED[name]
+    if scale is not None and shipped.scale != scale:
+        raise ModelError(f"model {name} is x{shipped.scale}, but {{scale}} {scale} was requested")
+    if not shipped.available:
+        raise ModelError(f"model {name} is not shipped in this install ({shipped.path} is missing)",
+                         hint="reinstall the package, or name another with {model}")
+    module, arch = load_model(shipped.path)
+    if arch.family != shipped.family or arch.scale != shipped.scale:
+        raise ModelError(f"{shipped.path}: holds {arch.describe()}, not the {shipped.family} x{shipped.scale} "
+                         f"that {name} names")
+    return LoadedModel(module, name, arch.scale, arch, str(shipped.path))

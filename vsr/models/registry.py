@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from vsr.errors import ModelError
+from vsr.models.shipped import SHIPPED
 
 GITHUB_RAW = "https://github.com/sunny2109/SAFMN/raw/main"
 GITHUB_RELEASE = "https://github.com/sunny2109/SAFMN/releases/download/v0.1.0"
@@ -107,4 +108,5 @@ def get_entry(name: str) -> ModelEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ModelError(f"unknown model {name!r}; known: {', '.join(REGISTRY)} (see `vsr models`)") from None
+        known = ", ".join([*REGISTRY, *SHIPPED])
+        raise ModelError(f"unknown model {name!r}; known: {known} (see `vsr models`)") from None

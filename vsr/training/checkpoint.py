@@ -17,6 +17,7 @@ from vsr.errors import ModelError
 from vsr.fs import atomic_path
 from vsr.models.checkpoint import load_file, read_checkpoint
 from vsr.models.registry import get_entry
+from vsr.models.shipped import SHIPPED
 from vsr.models.weights import fetch_weights
 
 STATE_KEYS = ("iteration", "optimizer", "torch_rng")
@@ -79,6 +80,8 @@ def init_from(model: nn.Module, source: str) -> InitReport:
     """
     if Path(source).is_file():
         sd = read_checkpoint(source, setting="init")
+    elif source in SHIPPED:
+        sd = read_checkpoint(SHIPPED[source].path, setting="init")
     else:
         entry = get_entry(source)  # a one-line ModelError for unknown names
         if entry.arch is None:

@@ -13,8 +13,9 @@ from vsr.training.schedule import ScheduleConfig
 
 @dataclass
 class ModelConfig:
-    """The paper's efficient SAFMN by default (dim 36, 8 blocks, ffn 2.0)."""
+    """The paper's efficient SAFMN by default (dim 36, 8 blocks, ffn 2.0); `arch` names any registered family."""
 
+    arch: str = "safmn"  # a family of vsr.models.registry.FAMILIES, e.g. safmnpp-light
     scale: int = 2
     dim: int = 36
     n_blocks: int = 8

@@ -17,7 +17,7 @@ from torch import nn
 
 from vsr.errors import ConfigError, ModelError
 from vsr.metrics.evaluate import evaluate_folder
-from vsr.models.registry import ArchSpec
+from vsr.models.registry import FAMILIES, ArchSpec
 from vsr.training.checkpoint import atomic_save, cpu_state, save_weights
 from vsr.training.config import TrainConfig
 from vsr.training.data import BatchLoader
@@ -54,7 +54,9 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     m = cfg.model
-    return ArchSpec("safmn", m.dim, m.n_blocks, m.ffn_scale, m.scale).build()
+    if m.arch not in FAMILIES:
+        raise ConfigError(f"model.arch {m.arch!r} is not a model family (one of: {', '.join(FAMILIES)})")
+    return ArchSpec(m.arch, m.dim, m.n_blocks, m.ffn_scale, m.scale).build()
 
 
 class Trainer:

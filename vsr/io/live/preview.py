@@ -15,7 +15,8 @@ def display_problem() -> str | None:
     """Why a preview window cannot open here, or None when it can: a message naming settings in braces, for a
     `VSRError`."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "{display} needs a screen, but DISPLAY and WAYLAND_DISPLAY are unset (headless?); record with {outputs}"
+        return ("{display} needs a screen, but DISPLAY and WAYLAND_DISPLAY are unset (headless?); watch in a browser "
+                "with {preview_http} 127.0.0.1:8080, or record with {outputs}")
     import cv2
 
     gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
