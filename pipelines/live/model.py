@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import torch
 
 from pipelines.common.engine_factory import build_engine
@@ -26,12 +27,13 @@ def live_target_fps(cfg: LiveConfig, source_fps: float | None) -> float:
     return cfg.target_fps or source_fps or UNKNOWN_SOURCE_FPS
 
 
-def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float | None,
+def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float | None, sample: np.ndarray | None,
                     log: Callable[[str], None]) -> tuple[LoadedModel, Engine, dict[str, Any] | None]:
     """(model, engine, selection record or None), the engine warmed up at the source size.
 
-    Without --model/--weights the model is chosen on this machine, at this size and at the precision `auto`
-    gives each candidate, as the best-quality one that keeps up with the source (or --target-fps).
+    Without --model/--weights the model is chosen on this machine, on the source's first frame (`sample`, RGB;
+    None: an image-like made-up one of the same size) and at the precision `auto` gives each candidate, as the
+    best-quality one that keeps up with the source (or --target-fps).
     """
     from pipelines.live.select import DEFAULT_CANDIDATES, choose_model, measure_fps
     from vsr.models import resolve_model
@@ -42,7 +44,8 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
         candidates = cfg.candidates or DEFAULT_CANDIDATES
         target = live_target_fps(cfg, source_fps)
         loaded, engine, sel = choose_model(candidates, cfg.scale or DEFAULT_SCALE, target, width, height, settings,
-                                           cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log)
+                                           cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log,
+                                           sample)
         log(sel.reason)
         return loaded, engine, asdict(sel)
     loaded = resolve_model(cfg.model, cfg.weights, cfg.scale)
@@ -50,7 +53,7 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
     if not cfg.target_fps:
         engine(probe_frames(1, height, width))  # warm-up: the first call allocates, don't count it as latency
         return loaded, engine, None
-    fps, _ = measure_fps(engine, width, height, cfg.selection_seconds, cfg.target_fps)
+    fps, _ = measure_fps(engine, width, height, cfg.selection_seconds, cfg.target_fps, sample)
     verdict = "reaches" if fps >= cfg.target_fps else "does not reach"
     log(f"{loaded.name} (chosen with --model/--weights): {fps:.1f} fps at {width}x{height} {verdict} "
         f"--target-fps {cfg.target_fps:g}")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pipelines.common.engine_factory import build_engine
@@ -69,15 +70,20 @@ def load_candidate(spec: str, scale: int) -> LoadedModel:
 
 
 @torch.inference_mode()  # no autograd bookkeeping for anything in here
-def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up_below: float) -> tuple[float, int]:
-    """Frames per second of `engine` on (1, 3, H, W) frames fed as the live loop feeds it (as many in flight as
-    the engine takes: one per CPU worker), after one warm-up; (fps, frames timed).
+def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up_below: float,
+                sample: np.ndarray | None = None) -> tuple[float, int]:
+    """Frames per second of `engine` on the frame `sample` (H, W, 3 RGB; None or another size: a made-up
+    image-like one), fed as the live loop feeds it (as many in flight as the engine takes: one per CPU worker),
+    after one warm-up; (fps, frames timed).
 
     Stops after the first timed frame when it already shows the model far below `give_up_below` fps: a model
     at 0.3 fps need not be watched for seconds to know it is too slow. (The warm-up call is not used for that:
     it includes one-off allocations and can be several times slower than the rest.)
     """
-    x = probe_frames(1, height, width)  # what the live loop feeds the engine (and no noise to trip the guard)
+    if sample is not None and sample.shape == (height, width, 3):
+        x = np.ascontiguousarray(sample[None])
+    else:
+        x = probe_frames(1, height, width)  # image-like (white noise would trip the guard of some models)
     engine(x)
     n, t0 = 0, time.perf_counter()
     try:
@@ -99,7 +105,7 @@ def measure_fps(engine: Engine, width: int, height: int, seconds: float, give_up
 def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
                  engine_settings: EngineSettings, seconds: float = 1.5, headroom: float = 1.15,
                  max_latency_ms: float | None = None, log: Callable[[str], None] = print,
-                 ) -> tuple[LoadedModel, Engine, Selection]:
+                 sample: np.ndarray | None = None) -> tuple[LoadedModel, Engine, Selection]:
     """Measure candidates best-first; the first that reaches `target_fps * headroom` wins.
 
     The headroom leaves time per frame for colour conversion, encoding and display beside the model. When none
@@ -123,7 +129,7 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             log(f"  {spec}: skipped ({exc})")
             continue
         engine = build_engine(loaded, engine_settings).engine
-        fps, n = measure_fps(engine, width, height, seconds, need)
+        fps, n = measure_fps(engine, width, height, seconds, need, sample)
         ms = 1000.0 / fps * engine.cpu_workers  # each frame's own time: the workers run side by side
         fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
         measurements.append(Measurement(loaded.name, round(fps, 2), round(ms, 1),

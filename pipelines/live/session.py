@@ -35,7 +35,7 @@ from pipelines.live.outputs import LiveOutputs, output_colour
 from pipelines.live.report import LiveReport, LiveResult, ProcessedFrame
 from pipelines.live.stats import LiveStats, print_status, status_text
 from vsr.errors import ConfigError, InputError
-from vsr.io.live.capture import CapturedFrame, CaptureSettings, open_source
+from vsr.io.live.capture import CapturedFrame, CaptureSettings, PeekedSource, open_source
 from vsr.io.live.preview import display_problem
 from vsr.io.live.sinks import check_recording_target, is_stream_target
 from vsr.io.live.slot import LatestSlot
@@ -93,13 +93,15 @@ class LiveSession:
         cfg, log = self.cfg, self.log
         settings = check_live(cfg)
         self.outputs.bind_web(cfg, cfg.source, self.figures)
-        self.source = open_source(settings)
+        self.source = PeekedSource(open_source(settings))
         info = self.info = self.source.info
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         log(f"source: {info.label} ({info.backend}, {info.width}x{info.height}"
             f"{f' @ {info.fps:.3g} fps' if info.fps else ''}{', audio' if info.audio_stream else ''})")
-        self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, info.fps, log)
+        sample = self.source.first_frame()  # the model candidates are measured on the source's own picture
+        self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, info.fps, sample,
+                                                                   log)
         self.out_size = (info.width * self.loaded.scale, info.height * self.loaded.scale)
         log(f"model: {self.loaded.describe()} on {self.engine.device} {self.engine.precision}; "
             f"output {self.out_size[0]}x{self.out_size[1]}")

@@ -78,6 +78,25 @@ def test_auto_precision_bf16_choice_keeps_fidelity_on_a_real_model():
     assert chosen == torch.bfloat16
 
 
+def test_auto_precision_does_not_depend_on_timing():
+    """The same choice in every command, however busy the machine: a bf16 run made slower than fp32 (a loaded
+    machine during one probe) is still chosen when it is accurate."""
+    import time
+
+    module, spec = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
+    engine = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
+
+    def slow_bf16(x, dtype):
+        if dtype == torch.bfloat16:
+            time.sleep(0.2)
+        return engine._run_module_as(x, dtype)
+
+    assert choose_cpu_precision(slow_bf16, native_bf16=True) == torch.bfloat16
+    if cpu_has_native_bf16():
+        auto = [Engine(module, 4, EngineConfig(device="cpu", precision="auto")).precision for _ in range(3)]
+        assert auto == ["bf16"] * 3
+
+
 def test_explicit_precisions():
     assert resolve_precision("fp16", torch.device("cpu")) == torch.float16
     assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16

@@ -421,3 +421,38 @@ def test_target_fps_picks_the_best_model_that_keeps_up(tmp_path):
     cfg = load_config(LiveConfig, preset, {"source": str(clip), "target_fps": 0.5})
     r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
     assert r.model == "ntire2023_safmn_x4" and "best-quality candidate" in r.selection["reason"]
+
+
+def test_live_without_model_flags_chooses_the_best_model_that_keeps_up_with_the_source(tmp_path):
+    """What a new user gets: at 160x90 and 30 fps the shipped efficient SAFMN (about 18 fps here, two frames side
+    by side) cannot keep up and the shipped light SAFMN++ (over 150 fps) can, so the light one is chosen, at the
+    precision `auto` gives it, and the report and status line say so."""
+    report = tmp_path / "r.json"
+    p = run_cli("live", "--source", "lavfi:testsrc2=size=160x90:rate=30", "--duration", "2", "-o",
+                str(tmp_path / "rec.mkv"), "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(report.read_text())
+    sel = r["selection"]
+    assert r["model"] == sel["chosen"] == "safmnpp-light-default-x2" and r["output_size"] == [320, 180]
+    assert sel["target_fps"] == 30 and sel["size"] == [160, 90]
+    notes = {m["candidate"]: m["note"] for m in sel["measurements"]}
+    assert notes["safmn-default-x2"] == "too slow" and notes["safmnpp-light-default-x2"] == "fast enough"
+    assert notes["safmn-x2"].startswith("not downloaded")  # never a download at start-up
+    assert "bicubic" not in notes  # the light model was fast enough: bicubic was not needed
+    assert "better but too slow: safmn-default-x2" in sel["reason"]
+    assert sel["reason"] in p.stderr
+    assert f"safmnpp-light-default-x2 {r['precision']} | captured" in p.stderr  # the status line
+    from vsr.engine.device import cpu_has_native_bf16
+
+    assert r["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert r["processed"] >= 0.8 * r["captured"]
+
+
+def test_model_flags_override_the_choice(tmp_path):
+    result, logs = live(tmp_path, source="lavfi:testsrc2=size=64x36:rate=30", model="safmnpp-light-default-x2",
+                        duration_s=1.0)
+    assert result.report.model == "safmnpp-light-default-x2" and result.report.selection is None
+    assert not any("measuring candidate" in line for line in logs)
+    with pytest.raises(VSRError, match="model safmnpp-light-default-x2 is x2, but --scale 4 was requested|is x2"):
+        live(tmp_path, source="lavfi:testsrc2=size=64x36:rate=30", model="safmnpp-light-default-x2", scale=4,
+             duration_s=1.0)

@@ -98,6 +98,45 @@ class LiveSource:
         raise NotImplementedError
 
 
+class PeekedSource(LiveSource):
+    """A source whose first video frame can be looked at before capture starts (live mode measures its model
+    candidates on it); `items()` still yields that frame, and the audio read before it, first."""
+
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
+        self.info = source.info
+        self._items = source.items()
+        self._read: list[VideoItem | av.Packet] = []
+        self._error: Exception | None = None  # a read that failed while peeking: raised to the capture stage
+
+    def first_frame(self) -> np.ndarray | None:
+        """The first video frame as RGB, or None when the source ends (or fails: capture reports it) before."""
+        for item in self._read:
+            if isinstance(item, VideoItem):
+                return self.source.to_rgb(item.frame)
+        try:
+            for item in self._items:
+                self._read.append(item)
+                if isinstance(item, VideoItem):
+                    return self.source.to_rgb(item.frame)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._error = exc  # the capture stage reports it, as if its own read had failed
+        return None
+
+    def items(self) -> Iterator[VideoItem | av.Packet]:
+        while self._read:
+            yield self._read.pop(0)
+        if self._error is not None:
+            raise self._error
+        yield from self._items
+
+    def to_rgb(self, frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+        return self.source.to_rgb(frame)
+
+    def close(self) -> None:
+        self.source.close()
+
+
 # --------------------------------------------------------------------------------------------- PyAV sources
 
 
