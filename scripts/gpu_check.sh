@@ -60,5 +60,9 @@ for colour in host device; do
     --precision fp16 --batch 8 --colour $colour --hwdec auto --overwrite --no-progress \
     --report "$OUT/upscale_$colour.json" >"$OUT/upscale_$colour.txt" 2>&1
 done
+# 5. live as a user starts it: the model chosen on the GPU for a 30 fps 640x360 source, batches kept in flight
+timeout "$(limit 40)" "$PY" run_pipeline.py live --source lavfi:testsrc2=size=640x360:rate=30 --scale 4 --device cuda \
+  --duration 8 -o "$OUT/live.mkv" --report "$OUT/live.json" >"$OUT/live.txt" 2>&1
+echo "live exit $?" >>"$OUT/live.txt"
 "$PY" scripts/gpu_summary.py "$OUT" >"$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"

@@ -49,8 +49,9 @@ def main(out: Path) -> int:
     figures = _load(out / "figures.json") or {}
     bench_model, bench_pipe = _load(out / "bench_model.json"), _load(out / "bench_pipeline.json")
     upscale = {c: _load(out / f"upscale_{c}.json") for c in ("host", "device")}
+    live = _load(out / "live.json")
     everything = {"figures": figures, "bench_model": bench_model, "bench_pipeline": bench_pipe,
-                  "pytest": _tail(out / "pytest_cuda.txt"), "upscale": upscale}
+                  "pytest": _tail(out / "pytest_cuda.txt"), "upscale": upscale, "live": live}
     (out / "gpu_check.json").write_text(json.dumps(everything, indent=1) + "\n")
     gpu = figures.get("gpu", {})
     lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", f"pytest: {everything['pytest']}"]
@@ -77,6 +78,12 @@ def main(out: Path) -> int:
                          f"notices {report.get('notices')}")
         else:
             lines.append(f"  upscale colour={colour}: failed ({_tail(out / f'upscale_{colour}.txt', 2)})")
+    if live:
+        lines.append(f"  live: {live.get('model')} {live.get('precision')} on {live.get('device')}: processed "
+                     f"{live.get('processed_fps')} of {live.get('captured_fps')} fps, latency p95 "
+                     f"{live.get('latency_ms_p95')} ms; {(live.get('selection') or {}).get('reason', '')}")
+    else:
+        lines.append(f"  live: failed ({_tail(out / 'live.txt', 2)})")
     print("\n".join(lines))
     return 0
 

@@ -40,10 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a recording (.mp4/.mkv/.mov/.ts/.flv) or a stream URL (udp://HOST:PORT as MPEG-TS, "
                         "rtmp://...); repeat for several")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing recording")
-    p.add_argument("--target-fps", type=float, help="measure candidate models at the source size and use the "
-                                                    "best-quality one that reaches this rate")
+    p.add_argument("--target-fps", type=float, help="the rate the model must sustain (default: the source's own, "
+                                                    "30 when it has none); without --model/--weights the "
+                                                    "best-quality candidate that reaches it is chosen at start-up")
     p.add_argument("--candidates", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
-                   help="comma-separated models or checkpoint paths for --target-fps, best quality first")
+                   help="comma-separated models or checkpoint paths to choose from, best quality first (default: "
+                        "the official ones already cached, the shipped defaults, bicubic)")
     p.add_argument("--max-latency-ms", type=float,
                    help="frames older than this when the model is free are dropped (default 1000)")
     p.add_argument("--batch", type=int, help="frames per model call when behind (default 1); used only if the "

@@ -26,7 +26,8 @@ class LiveReport:
     dropped: int  # dropped_behind + dropped_stale
     dropped_behind: int  # displaced in the slot while the model was busy
     dropped_stale: int  # older than --max-latency-ms when the model got to them
-    unprocessed_at_stop: int  # captured but still waiting when the run stopped (at most the batch size)
+    unprocessed_at_stop: int  # captured, not processed at the stop: in the slot (at most the batch size) and, after
+    # an error, the batches in flight
     captured_fps: float
     processed_fps: float
     latency_ms_p50: float | None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,6 +27,7 @@ from vsr.errors import ConfigError
 
 BOUNDARY = "vsr-frame"
 JPEG_QUALITY = 85
+FIGURES_EVERY_S = 0.5
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vsr live: {title}</title>
 <style>
@@ -164,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/":
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", preview.page().encode())
         elif url.path == "/stats.json":
-            self._send(HTTPStatus.OK, "application/json", json.dumps(preview.figures()).encode())
+            self._send(HTTPStatus.OK, "application/json", json.dumps(preview.current_figures()).encode())
         elif url.path == "/frame.jpg":
             jpeg = preview.frames.jpeg(compare)
             if jpeg is None:
@@ -214,6 +216,8 @@ class WebPreview:
         self.figures = figures
         self.compare_default = compare_default
         self.frames = _Frames(side_by_side)
+        self._figures_lock = threading.Lock()
+        self._figures: tuple[float, dict] | None = None  # (when, figures): computed at most every FIGURES_EVERY_S
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -245,6 +249,14 @@ class WebPreview:
 
     def publish(self, upscaled: np.ndarray, source: np.ndarray) -> None:
         self.frames.publish(upscaled, source)
+
+    def current_figures(self) -> dict:
+        """The run's figures, shared by every browser for FIGURES_EVERY_S (the percentiles cover the whole run)."""
+        with self._figures_lock:
+            now = time.monotonic()
+            if self._figures is None or now - self._figures[0] >= FIGURES_EVERY_S:
+                self._figures = (now, self.figures())
+            return self._figures[1]
 
     def close(self) -> None:
         self.frames.close()
