@@ -22,7 +22,7 @@ class LiveConfig:
     precision: str = "auto"
     threads: int | None = None  # CPU threads for the model; None: torch's default (one per core)
     target_fps: float | None = None  # None: the source's own rate (the model is chosen to keep up with it)
-    candidates: list[str] = field(default_factory=list)  # empty: pipelines.live.select.DEFAULT_CANDIDATES
+    candidates: list[str] = field(default_factory=list)  # empty: pipelines.live.select.default_candidates
     selection_seconds: float = 1.5
     selection_headroom: float = 1.15
     max_latency_ms: float = 1000.0

@@ -35,15 +35,16 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
     None: an image-like made-up one of the same size) and at the precision `auto` gives each candidate, as the
     best-quality one that keeps up with the source (or --target-fps).
     """
-    from pipelines.live.select import DEFAULT_CANDIDATES, choose_model, measure_fps
+    from pipelines.live.select import choose_model, default_candidates, measure_fps
     from vsr.models import resolve_model
 
     settings = EngineSettings(device=cfg.device, precision=cfg.precision)
     explicit = cfg.weights is not None or cfg.model not in ("auto", None)
     if not explicit:
-        candidates = cfg.candidates or DEFAULT_CANDIDATES
+        scale = cfg.scale or DEFAULT_SCALE
+        candidates = cfg.candidates or default_candidates(scale)
         target = live_target_fps(cfg, source_fps)
-        loaded, engine, sel = choose_model(candidates, cfg.scale or DEFAULT_SCALE, target, width, height, settings,
+        loaded, engine, sel = choose_model(candidates, scale, target, width, height, settings,
                                            cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log,
                                            sample)
         log(sel.reason)

@@ -17,13 +17,17 @@ from vsr.engine.device import probe_frames
 from vsr.engine.runner import Engine
 from vsr.errors import VSRError
 from vsr.models import REGISTRY, SHIPPED, LoadedModel, resolve_model
+from vsr.models.shipped import shipped_for
 from vsr.models.weights import is_cached
 
-# Best picture first. The paper's large model beats the efficient ones, which beat the light real-time ones (the
-# official light SAFMN++ is x4 only; the shipped light defaults exist for x2 and x4, so an offline install always
-# has a real-time model); bicubic is last and always available, so a choice always exists.
-DEFAULT_CANDIDATES = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}", "safmn-default-x{s}",
-                      "safmnpp-light-x{s}", "safmnpp-light-default-x{s}", "bicubic"]
+# Best picture first: the paper's large model beats the efficient ones, which beat the light real-time one (the
+# official light SAFMN++ is x4 only). The shipped models follow, best Set5 PSNR first (an offline install always has
+# a trained real-time model), and bicubic last: always available and fast, so a choice always exists.
+OFFICIAL_CANDIDATES = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}", "safmnpp-light-x{s}"]
+
+
+def default_candidates(scale: int) -> list[str]:
+    return [c.format(s=scale) for c in OFFICIAL_CANDIDATES] + [m.name for m in shipped_for(scale)] + ["bicubic"]
 
 
 @dataclass

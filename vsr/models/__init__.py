@@ -18,12 +18,12 @@ from vsr.models import safmn, safmn_ntire23, safmnpp  # noqa: F401
 from vsr.models.bicubic import Bicubic
 from vsr.models.checkpoint import infer_arch, load_model, read_checkpoint
 from vsr.models.registry import REGISTRY, ArchSpec, ModelEntry, get_entry
-from vsr.models.shipped import SHIPPED, SHIPPED_DIR, efficient_default
+from vsr.models.shipped import SHIPPED, shipped_for
 from vsr.models.weights import cached_path, fetch_weights, is_cached
 
 __all__ = [
-    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "SHIPPED", "check_model_name", "default_weights_path",
-    "get_entry", "infer_arch",
+    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "SHIPPED", "check_model_name", "get_entry",
+    "infer_arch",
     "load_model", "read_checkpoint", "resolve_model",
 ]
 
@@ -44,12 +44,6 @@ class LoadedModel:
     def describe(self) -> str:
         arch = self.arch.describe() if self.arch else f"bicubic x{self.scale}"
         return f"{self.name}: {arch} from {self.source}"
-
-
-def default_weights_path(scale: int) -> Path:
-    """The efficient default shipped inside the package for `scale` (trained by `vsr train`; see README)."""
-    shipped = efficient_default(scale)
-    return shipped.path if shipped is not None else SHIPPED_DIR / f"safmn_default_x{scale}.pth"
 
 
 def check_model_name(name: str) -> None:
@@ -92,9 +86,8 @@ def _resolve_auto(scale: int | None) -> LoadedModel:
         if entry is not None and is_cached(entry):
             module, arch = load_model(cached_path(entry), expect=entry.arch)
             return LoadedModel(module, entry.name, s, arch, str(cached_path(entry)))
-    shipped = efficient_default(s)
-    if shipped is not None and shipped.available:
-        return _load_shipped(shipped.name, s)
+    if best := shipped_for(s):
+        return _load_shipped(best[0].name, s)
     raise ModelError(f"no x{s} model is available offline",
                      hint="name one with {model} (downloads it) or pass {weights} PATH")
 

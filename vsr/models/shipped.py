@@ -1,7 +1,8 @@
 """The models shipped inside the package (trained with this project's `train`; see default/TRAINING.md).
 
-They need no download: `--model NAME` loads them from the package folder, `auto` falls back to the efficient
-ones, and live mode measures the light ones among its candidates.
+They need no download: `--model NAME` loads them from the package folder, `auto` falls back to the best of them
+for the scale, and live mode measures them among its candidates, best first. "Best" is each file's Set5 PSNR
+(Y, `eval`'s protocol), recorded here and checked against the file by tests/models/test_shipped_models.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class ShippedModel:
     scale: int
     file: str  # inside SHIPPED_DIR
     description: str
+    set5_psnr: float  # dB, `python run_pipeline.py eval --model NAME --hr ../shared/data/set5 --scale S`
 
     @property
     def path(self) -> Path:
@@ -31,16 +33,17 @@ class ShippedModel:
 
 SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
     ShippedModel("safmn-default-x2", "safmn", 2, "safmn_default_x2.pth",
-                 "default model: efficient SAFMN x2, trained by `train` on T91 + BSD200"),
+                 "default model: efficient SAFMN x2, trained by `train` on T91 + BSD200", 37.04),
     ShippedModel("safmn-default-x4", "safmn", 4, "safmn_default_x4.pth",
-                 "default model: efficient SAFMN x4, trained by `train` on T91 + BSD200"),
+                 "default model: efficient SAFMN x4, trained by `train` on T91 + BSD200", 30.36),
     ShippedModel("safmnpp-light-default-x2", "safmnpp-light", 2, "safmnpp_light_default_x2.pth",
-                 "real-time default: light SAFMN++ x2, trained by `train` on T91 + BSD200"),
+                 "real-time default: light SAFMN++ x2, trained by `train` on T91 + BSD200", 37.25),
     ShippedModel("safmnpp-light-default-x4", "safmnpp-light", 4, "safmnpp_light_default_x4.pth",
-                 "real-time default: light SAFMN++ x4, trained by `train` on T91 + BSD200"),
+                 "real-time default: light SAFMN++ x4, trained by `train` on T91 + BSD200", 0.0),
 )}
 
 
-def efficient_default(scale: int) -> ShippedModel | None:
-    """The shipped model `auto` falls back to for `scale` (quality first: the efficient SAFMN)."""
-    return SHIPPED.get(f"safmn-default-x{scale}")
+def shipped_for(scale: int) -> list[ShippedModel]:
+    """The shipped models of `scale` in the package, best Set5 PSNR first."""
+    found = [m for m in SHIPPED.values() if m.scale == scale and m.available]
+    return sorted(found, key=lambda m: m.set5_psnr, reverse=True)
