@@ -39,7 +39,7 @@ SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
     ShippedModel("safmnpp-light-default-x2", "safmnpp-light", 2, "safmnpp_light_default_x2.pth",
                  "real-time default: light SAFMN++ x2, trained by `train` on T91 + BSD200", 37.25),
     ShippedModel("safmnpp-light-default-x4", "safmnpp-light", 4, "safmnpp_light_default_x4.pth",
-                 "real-time default: light SAFMN++ x4, trained by `train` on T91 + BSD200", 0.0),
+                 "real-time default: light SAFMN++ x4, trained by `train` on T91 + BSD200", 31.08),
 )}
 
 
