@@ -42,14 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from vsr.engine.device import resolve_device
     from vsr.metrics.cost import count_cost, measure_peak_memory
     from vsr.metrics.report import write_json
-    from vsr.models import SHIPPED, get_entry, infer_arch, read_checkpoint
+    from vsr.models import SHIPPED, get_entry, infer_arch, read_checkpoint, resolve_model
     from vsr.models.bicubic import Bicubic
 
     if args.weights:
         arch, label = infer_arch(read_checkpoint(args.weights), source=args.weights), Path(args.weights).stem
-    elif args.model in SHIPPED:
-        shipped = SHIPPED[args.model]
-        arch, label = infer_arch(read_checkpoint(shipped.path), source=str(shipped.path)), args.model
+    elif args.model in SHIPPED:  # the width and depth are the file's
+        arch, label = resolve_model(args.model).arch, args.model
     else:
         arch, label = get_entry(args.model).arch, args.model
     module = arch.build() if arch else Bicubic(args.scale or 2)

@@ -10,7 +10,7 @@ from vsr.errors import ModelError
 from vsr.metrics.evaluate import evaluate_folder
 from vsr.models import SHIPPED, check_model_name, resolve_model
 
-from ..conftest import SHARED
+from ..conftest import SHARED, run_cli
 
 SET5 = SHARED / "data" / "set5"
 # The gain over MATLAB bicubic each shipped file must keep (Y PSNR, Set5): the targets, and the efficient
@@ -50,3 +50,16 @@ def test_shipped_model_beats_bicubic_on_set5_by_its_promised_margin(name):
     assert mean.psnr - mean.bicubic_psnr >= MIN_GAIN_DB[name]
     assert round(mean.psnr, 2) == SHIPPED[name].set5_psnr  # what `auto` and live rank the shipped models by
     assert mean.ssim > mean.bicubic_ssim
+
+
+def test_models_and_cost_commands_name_the_shipped_models():
+    listing = run_cli("models")
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines() if line.strip()}
+    for name, shipped in SHIPPED.items():
+        params = sum(p.numel() for p in resolve_model(name).module.parameters())
+        assert rows[name][1:5] == [shipped.family, str(shipped.scale), f"{params:,}", "in"]
+    cost = run_cli("cost", "--model", "safmnpp-light-default-x4", "--input-size", "64x48")
+    assert cost.returncode == 0, cost.stderr
+    assert cost.stdout.startswith("safmnpp-light-default-x4: safmnpp-light x4 (dim 32, 2 blocks, ffn 1.5); "
+                                  "input 64x48 -> output 256x192")

@@ -110,10 +110,8 @@ class PeekedSource(LiveSource):
         self._error: Exception | None = None  # a read that failed while peeking: raised to the capture stage
 
     def first_frame(self) -> np.ndarray | None:
-        """The first video frame as RGB, or None when the source ends (or fails: capture reports it) before."""
-        for item in self._read:
-            if isinstance(item, VideoItem):
-                return self.source.to_rgb(item.frame)
+        """The first video frame as RGB, or None when the source ends (or fails: capture reports it) before.
+        Call it once, before `items()`."""
         try:
             for item in self._items:
                 self._read.append(item)

@@ -75,7 +75,8 @@ class _Frames:
     """The newest published frame and its JPEGs, shared by the live loop and the client threads."""
 
     def __init__(self, side_by_side: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # the newest frame and its number (publish, wait_newer)
+        self._encoding = threading.Lock()  # the JPEG cache (jpeg)
         self._side_by_side = side_by_side
         self.seq = 0
         self.closed = False
@@ -100,24 +101,24 @@ class _Frames:
             return self.seq
 
     def jpeg(self, compare: bool) -> tuple[int, bytes] | None:
-        """(frame number, JPEG) of the newest frame in this view, encoded at most once per frame."""
+        """(frame number, JPEG) of the newest frame in this view, encoded at most once per frame: one encoder at a
+        time, so browsers asking together share one encoding (publish never waits for it)."""
         import cv2
 
-        with self._cond:
-            if self._frame is None:
-                return None
-            seq, (upscaled, source) = self.seq, self._frame
-            cached = self._jpegs.get(compare)
+        with self._encoding:
+            with self._cond:
+                if self._frame is None:
+                    return None
+                seq, (upscaled, source) = self.seq, self._frame
+                cached = self._jpegs.get(compare)
             if cached is not None and cached[0] == seq:
                 return cached
-        picture = self._side_by_side(upscaled, source) if compare else np.ascontiguousarray(upscaled[..., ::-1])
-        ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            return None
-        encoded = (seq, buf.tobytes())
-        with self._cond:
-            self._jpegs[compare] = encoded
-        return encoded
+            picture = self._side_by_side(upscaled, source) if compare else np.ascontiguousarray(upscaled[..., ::-1])
+            ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                return None
+            self._jpegs[compare] = (seq, buf.tobytes())
+            return self._jpegs[compare]
 
 
 class _Server(HTTPServer):
