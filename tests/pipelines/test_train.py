@@ -273,3 +273,28 @@ def test_resume_from_a_weights_only_file_is_refused(tmp_path):
     torch.save({"params": build_model(TrainConfig()).state_dict()}, path)
     with pytest.raises(VSRError, match="holds no training state"):
         load_training_state(path)
+
+
+def test_model_arch_trains_another_family_from_a_shipped_model(tmp_path):
+    """model.arch picks the family, model.init may name a shipped model: how the light defaults were made."""
+    data = small_images(tmp_path / "data")
+    cfg = tiny_config(data, tmp_path / "light.pth", iters=4)
+    cfg["model"] = {"arch": "safmnpp-light", "scale": 4, "dim": 32, "n_blocks": 2, "ffn_scale": 1.5,
+                    "init": "safmnpp-light-default-x2"}
+    r = run_cli("train", "--config", str(write_yaml(tmp_path / "c.yaml", cfg)))
+    assert r.returncode == 0, r.stderr
+    assert "model: safmnpp-light x4 dim 32" in r.stdout + r.stderr
+    assert "initialised 11/12 tensors from safmnpp-light-default-x2" in r.stdout + r.stderr
+    module, arch = load_model(tmp_path / "light.pth")
+    assert (arch.family, arch.scale, arch.dim, arch.n_blocks) == ("safmnpp-light", 4, 32, 2)
+
+
+def test_unknown_model_arch_is_a_one_line_error_and_writes_nothing(tmp_path):
+    data = small_images(tmp_path / "data")
+    cfg = tiny_config(data, tmp_path / "m.pth", iters=2)
+    cfg["model"]["arch"] = "resnet"
+    r = run_cli("train", "--config", str(write_yaml(tmp_path / "c.yaml", cfg)))
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: model.arch 'resnet' is not a model family (one of: safmn, ntire23-safmn, safmnpp, safmnpp-light)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "data"]
