@@ -1,0 +1,90 @@
+"""Live mode's model choice: without model flags the best candidate that keeps up with the source, measured at
+start-up on this machine; --target-fps, --candidates and named models as overrides."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from pipelines.live import LiveConfig, run_live
+from vsr.errors import VSRError
+
+from ..conftest import run_cli
+from .test_live import NTIRE23, live, make_clip
+
+
+@pytest.mark.skipif(not NTIRE23.is_file(), reason="shared NTIRE 2023 checkpoint missing")
+def test_target_fps_picks_the_best_model_that_keeps_up(tmp_path):
+    from pipelines.common.config import load_config
+
+    clip = make_clip(tmp_path / "cam.mp4", 128, 72, 30, 0.5)
+    preset = tmp_path / "live.yaml"
+    preset.write_text(f"candidates: ['{NTIRE23}', bicubic]\nselection_seconds: 0.3\nscale: 4\nthreads: 1\n")
+    # 60 fps is out of the NTIRE model's reach at 128x72 here (about 8 fps on an idle machine); bicubic is the
+    # fallback either way, being far faster.
+    cfg = load_config(LiveConfig, preset, {"source": str(clip), "target_fps": 60.0})
+    r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
+    assert r.model == "bicubic"
+    ntire = r.selection["measurements"][0]
+    assert ntire["candidate"] == "ntire2023_safmn_x4" and ntire["note"] == "too slow" and ntire["fps"] < 60
+    assert r.selection["reason"].startswith("chose bicubic")
+    # A target the model reaches: the better model is kept, and the reason says it is the best one.
+    cfg = load_config(LiveConfig, preset, {"source": str(clip), "target_fps": 0.5})
+    r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
+    assert r.model == "ntire2023_safmn_x4" and "best-quality candidate" in r.selection["reason"]
+
+
+def test_live_without_model_flags_chooses_the_best_model_that_keeps_up_with_the_source(tmp_path):
+    """What a new user gets at 160x90 and 30 fps: official models not downloaded are skipped (never a download at
+    start-up), the shipped models are measured best Set5 PSNR first, at the precision `auto` gives them, and the
+    first that keeps up is kept (the shipped light SAFMN++ runs at over 150 fps here); the report and the status
+    line say so."""
+    from vsr.engine.device import cpu_has_native_bf16
+    from vsr.models.shipped import shipped_for
+
+    report = tmp_path / "r.json"
+    p = run_cli("live", "--source", "lavfi:testsrc2=size=160x90:rate=30", "--duration", "2", "-o",
+                str(tmp_path / "rec.mkv"), "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(report.read_text())
+    sel = r["selection"]
+    best_shipped = shipped_for(2)[0].name
+    assert best_shipped == "safmnpp-light-default-x2"  # 37.25 dB on Set5, over the efficient default's 37.04
+    assert r["model"] == sel["chosen"] == best_shipped and r["output_size"] == [320, 180]
+    assert sel["target_fps"] == 30 and sel["size"] == [160, 90]
+    notes = {m["candidate"]: m["note"] for m in sel["measurements"]}
+    assert notes["safmn-x2"].startswith("not downloaded") and notes["safmn-l-x2"].startswith("not downloaded")
+    assert notes[best_shipped] == "fast enough"
+    assert "bicubic" not in notes  # a trained model kept up: bicubic was not needed
+    assert sel["reason"].startswith(f"chose {best_shipped}: ") and sel["reason"] in p.stderr
+    assert f"{best_shipped} {r['precision']} | captured" in p.stderr  # the status line
+    assert r["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert r["processed"] >= 0.8 * r["captured"]
+
+
+def test_a_shipped_model_too_slow_for_the_source_gives_way_to_the_next(tmp_path):
+    """The efficient SAFMN default (about 18 fps at 160x90 here) cannot keep up with 30 fps; the light one (over 150)
+    can."""
+    from pipelines.common.config import load_config
+
+    clip = make_clip(tmp_path / "cam.mp4", 160, 90, 30, 1.0)
+    preset = tmp_path / "live.yaml"
+    preset.write_text("candidates: [safmn-default-x2, safmnpp-light-default-x2, bicubic]\nselection_seconds: 0.5\n")
+    cfg = load_config(LiveConfig, preset, {"source": str(clip)})
+    r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
+    first, second = r.selection["measurements"][:2]
+    assert (first["candidate"], first["note"]) == ("safmn-default-x2", "too slow") and first["fps"] < 30
+    assert r.model == "safmnpp-light-default-x2"
+    assert "better but too slow: safmn-default-x2" in r.selection["reason"]
+
+
+def test_model_flags_override_the_choice(tmp_path):
+    result, logs = live(tmp_path, source="lavfi:testsrc2=size=64x36:rate=30", model="safmnpp-light-default-x2",
+                        duration_s=1.0)
+    assert result.report.model == "safmnpp-light-default-x2" and result.report.selection is None
+    assert not any("measuring candidate" in line for line in logs)
+    with pytest.raises(VSRError, match="model safmnpp-light-default-x2 is x2, but --scale 4 was requested|is x2"):
+        live(tmp_path, source="lavfi:testsrc2=size=64x36:rate=30", model="safmnpp-light-default-x2", scale=4,
+             duration_s=1.0)
