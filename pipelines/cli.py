@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except VSRError as exc:
         print(f"error: {exc.render(flag_names(parser))}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
 
@@ -55,15 +55,17 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
 
 
 def entry() -> int:
-    """The program's entry point. Signals are held from the first moment and handled by the one shutdown path
-    (pipelines/common/shutdown.py). It first re-executes once with the CPU allocator and OpenMP settings that
-    must be in place before the process starts (1.5x and more on CPU, see vsr/engine/perf.py;
-    VSR_NO_MALLOC_TUNING=1 turns it off); a signal sent meanwhile stays pending across the exec. Then it runs
-    `main` and joins the tool's threads before the interpreter exits."""
+    """The program's entry point (imported through pipelines/entry.py, which holds the signals before anything
+    else loads; held again here for a caller that came another way). The held signals are handled by the one
+    shutdown path (pipelines/common/shutdown.py) once it is installed. It first re-executes once with the CPU
+    allocator and OpenMP settings that must be in place before the process starts (1.5x and more on CPU, see
+    vsr/engine/perf.py; VSR_NO_MALLOC_TUNING=1 turns it off); the signal mask and a signal sent meanwhile stay
+    pending across the exec. Then it runs `main` and joins the tool's threads before the interpreter exits."""
+    from pipelines.common.held import hold_signals
     from pipelines.common.shutdown import Shutdown
     from vsr.engine.perf import reexec_with_malloc_tunables
 
-    Shutdown.hold_signals()
+    hold_signals()
     reexec_with_malloc_tunables()
     shutdown = Shutdown()  # installed until the process ends: a signal while exiting must not kill it
     try:

@@ -9,5 +9,6 @@
   progress       the one tqdm setup (frames on stderr)
   stop           Interrupted, StopFlag: a signal stops a job at once or at its next safe point
   shutdown       Shutdown: the CLI's one shutdown path (signals, grace period, hard exit, joining threads)
+  held           hold_signals: the entry points block the stop signals before anything else loads
   parsing        small text parsers for settings ("WxH")
 """

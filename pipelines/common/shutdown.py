@@ -49,11 +49,6 @@ class Shutdown:
         self._stop_r, self._stop_w = -1, -1
         self._watcher: threading.Thread | None = None
 
-    @staticmethod
-    def hold_signals() -> None:
-        """Blocks the signals so that one sent while the process re-executes stays pending until `install`."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_NAMES)
-
     def install(self) -> None:
         r, w = os.pipe()
         os.set_blocking(w, False)

@@ -13,8 +13,10 @@ import threading
 from types import FrameType
 from typing import Any
 
+from pipelines.common.held import STOP_SIGNALS
+
 # The signals that stop a job, and how the one-line message names them.
-SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+SIGNAL_NAMES = dict(zip(STOP_SIGNALS, ("Ctrl-C", "SIGTERM", "SIGHUP"), strict=True))
 
 
 def signal_name(signum: int) -> str:
