@@ -17,6 +17,8 @@ _SETTING = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 class VSRError(Exception):
     """A user-facing error: a one-line message, an optional hint (what to do) and the setting it is about."""
 
+    exit_code = 2  # the command line's exit status for it
+
     def __init__(self, message: str, *, hint: str | None = None, setting: str | None = None,
                  value: object = None) -> None:
         super().__init__(message)
@@ -61,3 +63,11 @@ class ModelError(VSRError):
 
 class ConfigError(VSRError):
     """Settings that do not fit together or do not fit this machine."""
+
+
+class PipeClosed(MediaError):
+    """The reader of the output pipe went away (a player closed, `| head`): the stream is cut short. Its exit code
+    is a shell's for a program that SIGPIPE ended (128 + 13), which is what the same run without Python's SIGPIPE
+    handling would have ended with, and what scripts that watch pipelines test for."""
+
+    exit_code = 141
