@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gt", default=None, help="the ground truth (image, folder or video) for PSNR and a panel")
     p.add_argument("--degrade", action="store_true",
                    help="INPUT is the ground truth: make the LR with eval's MATLAB bicubic (as eval --video)")
+    p.add_argument("--lr-degrade", default=None, metavar="bicubic|blur:SIGMA",
+                   help="with --degrade: MATLAB bicubic (default) or Gaussian blur then every scale-th pixel")
+    p.add_argument("--lr-codec", default=None, metavar="CODEC[:KEY=VALUE...]",
+                   help="with --degrade: encode and decode the LR clip as eval --video --lr-codec (e.g. "
+                        "libx264:crf=25)")
     p.add_argument("--frame", type=int, default=0, help="which frame of a folder or video (default 0, the first)")
     p.add_argument("--crop", default=None, metavar="X,Y,W,H", help="show this region (output pixels) only")
     p.add_argument("--video", action="store_true", help="compare every frame of INPUT (a video) into a video")
@@ -60,8 +65,22 @@ def _check(args: argparse.Namespace) -> None:
         raise VSRError("--layout split is for --video")
     if args.degrade and args.gt:
         raise VSRError("--degrade takes INPUT as the ground truth; leave out --gt")
+    if (args.lr_degrade or args.lr_codec) and not args.degrade:
+        raise VSRError("--lr-degrade and --lr-codec say how --degrade makes the LR; add --degrade")
     if Path(args.input).resolve() == out.resolve():
         raise VSRError(f"output {out} is the input; the input is never overwritten, choose another name")
+
+
+def _degradation(args: argparse.Namespace):
+    from vsr.errors import VSRError
+    from vsr.metrics.degrade import LrDegradation
+
+    if not args.degrade:
+        return None
+    try:
+        return LrDegradation.parse(args.lr_degrade, args.lr_codec)
+    except VSRError as exc:
+        raise VSRError(f"--lr-degrade/--lr-codec: {exc}") from None
 
 
 def _models(args: argparse.Namespace):
@@ -92,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     box = _box(args.crop)
+    degradation = _degradation(args)
     src = open_sequence(args.input)
     gt = open_sequence(args.gt) if args.gt else None
     models = _models(args)
@@ -104,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         print(f"wrote {out}: {n} frames, {args.layout} ({', '.join(['bicubic'] + [m.name for m in models])})")
         return 0
-    psnrs = write_picture(src, gt, args.degrade, args.frame, models, box, out)
+    psnrs = write_picture(src, gt, degradation, args.frame, models, box, out)
     shown = ", ".join(f"{k} {v:.2f} dB" if v is not None else k for k, v in psnrs.items())
     print(f"wrote {out}: frame {args.frame}, {shown}")
     return 0

@@ -19,6 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="ground-truth sequences: folders of frames in name order, or video files (e.g. Vid4)")
     p.add_argument("--lr", nargs="+", metavar="SEQ", default=None,
                    help="with --video: the LR sequences to upscale, one per SEQ (default: MATLAB bicubic of the GT)")
+    p.add_argument("--lr-degrade", default=None, metavar="bicubic|blur:SIGMA",
+                   help="with --video: how the LR is made from the GT: MATLAB bicubic (default), or a Gaussian blur "
+                        "of SIGMA HR pixels then every scale-th pixel (the papers' BD)")
+    p.add_argument("--lr-codec", default=None, metavar="CODEC[:KEY=VALUE...]",
+                   help="with --video: then encode and decode the LR clip, e.g. libx264:crf=25 (codecs libx264, "
+                        "libx265, libsvtav1; keys crf, qp, pix_fmt=yuv420p|yuv444p, preset, fps; default none)")
+    p.add_argument("--protocol", default="standard", choices=["standard", "comisr"],
+                   help="with --video: which frames and pixels count: ours (every frame, scale-pixel border) or "
+                        "COMISR's (first/last 2 frames dropped, centred multiple-of-32 crop)")
     p.add_argument("--batch", type=int, default=1, help="with --video: frames per model call (as upscale)")
     p.add_argument("--temporal-blend", type=float, default=0.0, metavar="S",
                    help="with --video: blend each output with the previous one where the input is still "
@@ -37,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise VSRError(f"cannot write {args.json}: its folder does not exist")
     if args.hr is not None:
-        if args.lr or args.batch != 1 or args.temporal_blend:
-            raise VSRError("--lr, --batch and --temporal-blend go with --video")
+        if (args.lr or args.batch != 1 or args.temporal_blend or args.lr_degrade or args.lr_codec
+                or args.protocol != "standard"):
+            raise VSRError("--lr, --lr-degrade, --lr-codec, --protocol, --batch and --temporal-blend go with --video")
         list_images(args.hr)
     sequences = _video_args(args) if args.video else None
+    degradation = _degradation(args) if args.video else None
     loaded, engine = _engine(args)
     if sequences is None:
         from vsr.metrics.evaluate import evaluate_folder
@@ -48,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale} on {args.hr}", flush=True)
         report = evaluate_folder(engine, args.hr, loaded.scale, name=loaded.name)
     else:
-        report = _evaluate_video(args, loaded, engine, sequences)
+        report = _evaluate_video(args, loaded, engine, sequences, degradation)
     print(report.table())
     if args.json:
         from vsr.metrics.report import write_json
@@ -77,6 +88,21 @@ def _video_args(args: argparse.Namespace) -> list[tuple]:
     return list(zip(gts, lrs, strict=True))
 
 
+def _degradation(args: argparse.Namespace):
+    """The LrDegradation of --lr-degrade / --lr-codec (None with --lr); one-line errors for bad specs."""
+    from vsr.errors import VSRError
+    from vsr.metrics.degrade import LrDegradation
+
+    if args.lr is not None:
+        if args.lr_degrade or args.lr_codec:
+            raise VSRError("--lr-degrade and --lr-codec make the LR from the ground truth; leave out --lr")
+        return None
+    try:
+        return LrDegradation.parse(args.lr_degrade, args.lr_codec)
+    except VSRError as exc:
+        raise VSRError(f"--lr-degrade/--lr-codec: {exc}") from None
+
+
 def _engine(args: argparse.Namespace):
     from pipelines.common.engine_factory import build_engine, model_from_settings
     from pipelines.common.settings import EngineSettings, ModelSettings
@@ -87,21 +113,27 @@ def _engine(args: argparse.Namespace):
     return loaded, build_engine(loaded, settings).engine
 
 
-def _evaluate_video(args: argparse.Namespace, loaded, engine, sequences: list[tuple]):
+def _evaluate_video(args: argparse.Namespace, loaded, engine, sequences: list[tuple], degradation):
     from pipelines.common.progress import progress_bar
     from vsr.engine.temporal import TemporalBlend
+    from vsr.metrics.protocol import ScoringProtocol
     from vsr.metrics.video_eval import VideoEvalReport, mean_score, score_sequence
 
     temporal = TemporalBlend(args.temporal_blend) if args.temporal_blend else None
+    protocol = ScoringProtocol(args.protocol)
     lengths = [gt.known_length() for gt, _ in sequences]
     total = None if None in lengths else sum(lengths)
+    made = f"LR {degradation.describe()}" if degradation else "LR given"
     print(f"{loaded.describe()}; {engine.device} {engine.precision}; x{loaded.scale}, batch {args.batch}"
-          f"{'; ' + temporal.describe() if temporal else ''}; {len(sequences)} sequences", flush=True)
+          f"{'; ' + temporal.describe() if temporal else ''}; {made}; protocol {protocol.name}; "
+          f"{len(sequences)} sequences", flush=True)
     bar = progress_bar(total, "eval", enabled=not args.no_progress)
     try:
         scores = [score_sequence(engine, gt, loaded.scale, batch=args.batch, lr=lr, temporal=temporal,
-                                 progress=bar.update) for gt, lr in sequences]
+                                 degradation=degradation, protocol=protocol, progress=bar.update)
+                  for gt, lr in sequences]
     finally:
         bar.close()
+    lr_record = degradation.to_dict() if degradation else {"given": [str(lr.path) for _, lr in sequences]}
     return VideoEvalReport(loaded.name, loaded.scale, temporal.describe() if temporal else "off",
-                           mean_score(scores), scores)
+                           mean_score(scores), scores, lr=lr_record, protocol=protocol.name)

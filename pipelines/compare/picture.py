@@ -1,7 +1,8 @@
 """One frame compared: bicubic, each model and the ground truth (when there is one), side by side, with PSNR.
 
-The LR frame is either the input itself, or (`degrade`) made from the ground truth with eval's protocol (MATLAB
-bicubic), so that the figure shows what `eval --video` scores. The bicubic panel is the same MATLAB bicubic as the
+The LR frame is either the input itself, or made from the ground truth by an `LrDegradation` (MATLAB bicubic as
+eval's protocol by default; blur-downscale and a real codec round trip of the clip as `eval --video --lr-degrade
+--lr-codec`), so that the figure shows what `eval --video` scores. The bicubic panel is the same MATLAB bicubic as the
 eval's baseline; models run through the same engine as `upscale`. PSNR is eval's: Y, `scale` border cropped, on
 the whole frame (not only the crop shown).
 """
@@ -16,7 +17,8 @@ import numpy as np
 
 from pipelines.compare.panels import Panel, crop, side_by_side
 from vsr.errors import InputError
-from vsr.metrics.evaluate import Upscaler, make_lr, mod_crop, upscale_frames
+from vsr.metrics.degrade import LrDegradation
+from vsr.metrics.evaluate import Upscaler, mod_crop, upscale_frames
 from vsr.metrics.image_io import write_image
 from vsr.metrics.imresize import imresize_uint8
 from vsr.metrics.quality import psnr_y
@@ -70,15 +72,24 @@ def compare_frame(lr: np.ndarray, gt: np.ndarray | None, models: list[NamedModel
     return side_by_side(panels), psnrs
 
 
-def write_picture(input_seq: Sequence, gt_seq: Sequence | None, degrade: bool, index: int,
+def degraded_frame(seq: Sequence, index: int, scale: int, degradation: LrDegradation
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(ground truth, LR) of frame `index` of `seq` degraded as one clip, as eval --video makes it (a codec's
+    frame `index` is predicted from the frames around it, so the clip is encoded up to there and beyond)."""
+    gt = mod_crop(frame_of(seq, index), scale)
+    lows = degradation.lr_frames((mod_crop(f, scale) for f in seq.frames()), scale)
+    return gt, next(islice(lows, index, None))
+
+
+def write_picture(input_seq: Sequence, gt_seq: Sequence | None, degradation: LrDegradation | None, index: int,
                   models: list[NamedModel], box: tuple[int, int, int, int] | None,
                   out: Path) -> dict[str, float | None]:
-    """Compares frame `index` and writes the PNG (atomically); returns each panel's PSNR."""
+    """Compares frame `index` and writes the PNG (atomically); returns each panel's PSNR. With `degradation`,
+    the input is the ground truth and the LR is made from it; without, the input is the LR."""
     scale = models[0].scale
     gt = None
-    if degrade:
-        gt = mod_crop(frame_of(input_seq, index), scale)
-        lr = make_lr(gt, scale)
+    if degradation is not None:
+        gt, lr = degraded_frame(input_seq, index, scale, degradation)
     else:
         lr = frame_of(input_seq, index)
         if gt_seq is not None:

@@ -84,7 +84,9 @@ def test_video_eval_on_city_equals_image_eval_and_an_independent_bicubic(tmp_pat
     video, stdout = _eval(tmp_path, "--weights", str(NTIRE23_X4), "--video", str(seq), "--batch", "2",
                           "--no-progress")
     image, _ = _eval(tmp_path, "--weights", str(NTIRE23_X4), "--hr", str(seq))
-    assert list(video) == ["model", "scale", "temporal", "sequences", "mean"] and video["temporal"] == "off"
+    assert list(video) == ["model", "scale", "temporal", "lr", "protocol", "sequences", "mean"]
+    assert video["temporal"] == "off" and video["protocol"] == "standard"
+    assert video["lr"] == {"downscale": "bicubic", "sigma": None, "codec": None}
     city = video["sequences"]["city"]
     assert list(city) == ["psnr", "ssim", "tof", "bicubic_psnr", "bicubic_ssim", "bicubic_tof", "frames"]
     assert list(video["mean"]) == list(city) and city["frames"] == 3
@@ -133,6 +135,7 @@ def test_a_given_lr_set_scores_as_the_made_one_and_mismatches_are_one_line_error
     made, _ = _eval(tmp_path, *BICUBIC_X2, "--video", str(hr))
     given, _ = _eval(tmp_path, *BICUBIC_X2, "--video", str(hr), "--lr", str(lr))
     assert given["sequences"]["hr"] == made["sequences"]["hr"]
+    assert given["lr"] == {"given": [str(lr)]}
     cases = [
         (["--video", str(hr), "--lr", str(hr)], "is not the x2 LR of 40x32"),
         (["--video", str(hr), "--lr", str(lr), str(lr)], "--lr needs one sequence per --video sequence"),

@@ -99,9 +99,35 @@ def test_bad_compare_usage_is_one_line_errors(city: Path, tmp_path: Path) -> Non
          "different factors"),
         (["compare", str(clip), "--video", "--degrade", "--models", "bicubic", "-o", str(tmp_path / "a.mp4")],
          "are for pictures"),
+        ([*base, "--lr-codec", "libx264:crf=25", "-o", str(tmp_path / "a.png")], "add --degrade"),
+        ([*base, "--degrade", "--lr-codec", "libx264:qp=-1", "-o", str(tmp_path / "a.png")], "expected 0 to 69"),
     ]
     for args, message in cases:
         r = run_cli(*args)
         assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
         assert r.stderr.strip().count("\n") == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_picture_with_a_codec_shows_frame_n_of_the_coded_clip(city: Path, tmp_path: Path) -> None:
+    """Frame 1 of the clip blurred, downscaled and sent through x264 at CRF 35 as one clip (as eval --video makes
+    it): compare's bicubic PSNR is that frame's, not the one of frame 1 coded alone, nor the clean one."""
+    from vsr.metrics.degrade import LrDegradation
+    from vsr.metrics.imresize import imresize_uint8
+    from vsr.metrics.quality import psnr_y
+
+    r = run_cli("compare", str(city), "--degrade", "--lr-degrade", "blur:1.5", "--lr-codec", "libx264:crf=35",
+                "--models", "bicubic", "--scale", "4", "--frame", "1", "-o", str(tmp_path / "c.png"))
+    assert r.returncode == 0, r.stderr
+    shown = _psnrs(r.stdout)["bicubic"]
+    hrs = [mod_crop(read_image(p), 4) for p in sorted(city.iterdir())]
+    degradation = LrDegradation.parse("blur:1.5", "libx264:crf=35")
+
+    def score(lr):
+        return psnr_y(imresize_uint8(lr, 4), hrs[1], 4)
+
+    in_clip = score(list(degradation.lr_frames(hrs, 4))[1])
+    alone = score(next(degradation.lr_frames(hrs[1:], 4)))
+    clean = score(make_lr(hrs[1], 4))
+    assert shown == pytest.approx(in_clip, abs=0.005)
+    assert abs(in_clip - alone) > 0.01 and clean > in_clip + 1

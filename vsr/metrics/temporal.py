@@ -42,7 +42,7 @@ class TofMeter:
     def __init__(self, names: list[str], crop: int) -> None:
         self.names, self.crop = names, crop
         self._prev: dict[str, np.ndarray] = {}
-        self._sums = dict.fromkeys(names, 0.0)
+        self.values: dict[str, list[float]] = {n: [] for n in names}  # per pair (k, k+1), in order
         self.pairs = 0
 
     def add(self, gt: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
@@ -51,10 +51,14 @@ class TofMeter:
         if self._prev:
             gt_flow = optical_flow(self._prev["gt"], lumas["gt"])
             for n in self.names:
-                self._sums[n] += tof_pair(optical_flow(self._prev[n], lumas[n]), gt_flow)
+                self.values[n].append(tof_pair(optical_flow(self._prev[n], lumas[n]), gt_flow))
             self.pairs += 1
         self._prev = lumas
 
-    def result(self, name: str) -> float | None:
-        """The mean tOF of `name` over the pairs seen; None with fewer than two frames."""
-        return self._sums[name] / self.pairs if self.pairs else None
+    def result(self, name: str, frames: slice | None = None) -> float | None:
+        """The mean tOF of `name` over the pairs seen (of `frames` only: the pairs whose two frames are both in
+        the slice); None without a pair."""
+        values = self.values[name]
+        if frames is not None:
+            values = values[frames.start:max(frames.start, frames.stop - 1)]
+        return sum(values) / len(values) if values else None

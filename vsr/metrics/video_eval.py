@@ -6,10 +6,15 @@ scale, MATLAB bicubic LR unless an LR sequence is given, the model's uint8 outpu
 border), so a sequence's PSNR equals image eval's mean over the same frames. LR frames go to the model in batches
 of equal-size frames, as `upscale` sends them. A sequence's figures are means over its frames (tOF over its frame
 pairs); the report's mean is over sequences, as papers average Vid4.
+
+The LR can instead be made by an `LrDegradation` (vsr/metrics/degrade.py: bicubic or blur-downscale, then a real
+codec round trip of the whole clip), and the frames and pixels scored follow a `ScoringProtocol`
+(vsr/metrics/protocol.py: ours, or COMISR's).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,8 +22,10 @@ import numpy as np
 
 from vsr.engine.temporal import TemporalBlend
 from vsr.errors import InputError
-from vsr.metrics.evaluate import Upscaler, make_lr, mod_crop, upscale_frames
+from vsr.metrics.degrade import LrDegradation
+from vsr.metrics.evaluate import Upscaler, mod_crop, upscale_frames
 from vsr.metrics.imresize import imresize_uint8
+from vsr.metrics.protocol import STANDARD, ScoringProtocol
 from vsr.metrics.quality import psnr_y, ssim_y
 from vsr.metrics.sequence import Sequence
 from vsr.metrics.temporal import TofMeter
@@ -48,10 +55,13 @@ class VideoEvalReport:
     temporal: str  # "off", or the temporal option's description
     mean: SequenceScore
     sequences: list[SequenceScore] = field(default_factory=list)
+    lr: dict | None = None  # how the LR was made: LrDegradation.to_dict(), or {"given": [paths]}
+    protocol: str = "standard"  # ScoringProtocol.name
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "scale": self.scale, "temporal": self.temporal,
-                "sequences": {s.name: s.as_dict() for s in self.sequences}, "mean": self.mean.as_dict()}
+        return {"model": self.model, "scale": self.scale, "temporal": self.temporal, "lr": self.lr,
+                "protocol": self.protocol, "sequences": {s.name: s.as_dict() for s in self.sequences},
+                "mean": self.mean.as_dict()}
 
     def table(self) -> str:
         def tof(v: float | None) -> str:
@@ -66,14 +76,24 @@ class VideoEvalReport:
         return "\n".join([head, *map(row, self.sequences), "-" * len(head), row(self.mean)])
 
 
-def _pairs(gt: Sequence, lr: Sequence | None, scale: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(HR cropped to a multiple of the scale, its LR) for each frame."""
-    given = lr.frames() if lr is not None else None
+def _pairs(gt: Sequence, lr: Sequence | None, scale: int, degradation: LrDegradation
+           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(HR cropped to a multiple of the scale, its LR) for each frame: the given LR, or `degradation`'s."""
+    if lr is None:
+        # The codec gives frames back a few dozen late: the HR frames wait in a queue for their LR.
+        waiting: deque[np.ndarray] = deque()
+
+        def hrs() -> Iterator[np.ndarray]:
+            for frame in gt.frames():
+                waiting.append(mod_crop(frame, scale))
+                yield waiting[-1]
+
+        for low in degradation.lr_frames(hrs(), scale):
+            yield waiting.popleft(), low
+        return
+    given = lr.frames()
     for i, frame in enumerate(gt.frames()):
         hr = mod_crop(frame, scale)
-        if given is None:
-            yield hr, make_lr(hr, scale)
-            continue
         low = next(given, None)
         if low is None:
             raise InputError(f"{lr.path} has fewer frames than {gt.path} ({i})")
@@ -96,15 +116,20 @@ def _batches(pairs: Iterator[tuple[np.ndarray, np.ndarray]], batch: int) -> Iter
 
 
 def score_sequence(model: Upscaler, seq: Sequence, scale: int, *, batch: int = 1, lr: Sequence | None = None,
-                   temporal: TemporalBlend | None = None,
+                   temporal: TemporalBlend | None = None, degradation: LrDegradation | None = None,
+                   protocol: ScoringProtocol = STANDARD,
                    progress: Callable[[int], None] | None = None) -> SequenceScore:
-    """One sequence: per-frame scores of the model and bicubic, tOF of both; `progress` gets frames done."""
-    sums = dict.fromkeys(("psnr", "ssim", "bicubic_psnr", "bicubic_ssim"), 0.0)
-    tof = TofMeter(["model", "bicubic"], crop=scale)
-    frames = 0
+    """One sequence: per-frame scores of the model and bicubic, tOF of both; `progress` gets frames done.
+
+    The LR is `lr` when given, else `degradation`'s (default: MATLAB bicubic); `protocol` says which frames and
+    pixels count."""
+    names = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
+    per_frame: dict[str, list[float]] = {k: [] for k in names}
+    tof = TofMeter(["model", "bicubic"], crop=0)
     if temporal is not None:
         temporal.reset()
-    for run in _batches(_pairs(seq, lr, scale), batch):
+    pairs = _pairs(seq, lr, scale, degradation or LrDegradation())
+    for run in _batches(pairs, batch):
         outputs = upscale_frames(model, np.stack([low for _, low in run]))
         for (hr, low), sr in zip(run, outputs, strict=True):
             if sr.shape != hr.shape:
@@ -112,18 +137,20 @@ def score_sequence(model: Upscaler, seq: Sequence, scale: int, *, batch: int = 1
             if temporal is not None:
                 sr = temporal(low, sr)
             bic = imresize_uint8(low, scale)
-            sums["psnr"] += psnr_y(sr, hr, scale)
-            sums["ssim"] += ssim_y(sr, hr, scale)
-            sums["bicubic_psnr"] += psnr_y(bic, hr, scale)
-            sums["bicubic_ssim"] += ssim_y(bic, hr, scale)
-            tof.add(hr, {"model": sr, "bicubic": bic})
-            frames += 1
+            hr_r, sr_r, bic_r = (protocol.region(x, scale) for x in (hr, sr, bic))
+            for key, value in zip(names, (psnr_y(sr_r, hr_r, 0), ssim_y(sr_r, hr_r, 0), psnr_y(bic_r, hr_r, 0),
+                                          ssim_y(bic_r, hr_r, 0)), strict=True):
+                per_frame[key].append(value)
+            tof.add(hr_r, {"model": sr_r, "bicubic": bic_r})
         if progress is not None:
             progress(len(run))
+    frames = len(per_frame["psnr"])
     if frames == 0:
         raise InputError(f"{seq.path}: no frames")
-    means = {k: v / frames for k, v in sums.items()}
-    return SequenceScore(seq.name, frames, tof=tof.result("model"), bicubic_tof=tof.result("bicubic"), **means)
+    kept = protocol.kept(frames)
+    means = {k: float(np.mean(v[kept])) for k, v in per_frame.items()}
+    return SequenceScore(seq.name, len(per_frame["psnr"][kept]), tof=tof.result("model", kept),
+                         bicubic_tof=tof.result("bicubic", kept), **means)
 
 
 def _mean(values: list[float | None]) -> float | None:
