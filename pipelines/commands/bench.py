@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure frames/s: model only, the upscale pipeline, and the baselines")
-    p.add_argument("--config", default=None, help="a preset (configs/bench_edge.yaml: the standard edge benchmark)")
+    p.add_argument("--config", default=None, help="a preset (bench_edge: the standard edge benchmark)")
     p.add_argument("--model", nargs="+", default=None, help="registry names (default ntire23-safmn-x4)")
     p.add_argument("--weights", default=None, help="a checkpoint to benchmark (label it with one --model)")
     p.add_argument("--input-size", nargs="+", default=None, metavar="WxH", help="input frame sizes (default 320x180)")

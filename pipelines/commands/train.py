@@ -7,7 +7,8 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or fine-tune SAFMN (L1 + FFT loss, EMA, validation, resumable)")
-    p.add_argument("--config", default=None, help="YAML preset (configs/train/*.yaml); flags override it")
+    p.add_argument("--config", default=None,
+                   help="a YAML preset: a path, or a shipped name (train/safmn_x2, ...); flags override it")
     p.add_argument("--data", nargs="+", default=None, metavar="DIR_OR_VIDEO",
                    help="image folders (recursive), images and video files to train on")
     p.add_argument("--val", default=None, help="folder of HR images scored like `eval` every val.every iterations")

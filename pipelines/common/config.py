@@ -19,19 +19,26 @@ from vsr.errors import ConfigError, VSRError
 from vsr.settings import build_settings
 
 T = TypeVar("T")
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"  # package data: installed with the tool
+
+
+def shipped_presets() -> list[str]:
+    """The presets' names as `--config` takes them: `quality`, ..., `train/safmn_x2`."""
+    return sorted(p.relative_to(PRESET_DIR).with_suffix("").as_posix() for p in PRESET_DIR.rglob("*.yaml"))
 
 
 def find_preset(name: str | Path) -> Path:
-    """A path as given, else a preset shipped in configs/ (`quality` or `quality.yaml`)."""
+    """A path as given, else a shipped preset by its name (`quality`, `quality.yaml`, `train/safmn_x2`; also as
+    `configs/quality.yaml`, where the presets were in the checkout before they moved into the package)."""
     path = Path(name)
     if path.is_file():
         return path
-    for candidate in (PRESET_DIR / path.name, PRESET_DIR / f"{path.name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    shipped = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))) or "none"
-    raise ConfigError(f"config {name}: no such file (shipped presets: {shipped})")
+    if not path.is_absolute():
+        relative = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
+        for candidate in (PRESET_DIR / relative, PRESET_DIR / f"{relative}.yaml"):
+            if candidate.is_file():
+                return candidate
+    raise ConfigError(f"config {name}: no such file (shipped presets: {', '.join(shipped_presets()) or 'none'})")
 
 
 def read_preset(name: str | Path) -> dict[str, Any]:

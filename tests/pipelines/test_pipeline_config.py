@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import pipelines
 from pipelines.cli import build_parser
 from pipelines.commands.upscale import FLAG_SETTINGS
-from pipelines.common.config import PRESET_DIR, load_config, overrides_from_args
+from pipelines.common.config import PRESET_DIR, find_preset, load_config, overrides_from_args, shipped_presets
 from pipelines.common.settings import UpscaleConfig
 from vsr.errors import VSRError
 
@@ -61,6 +62,30 @@ def test_shipped_upscale_presets_load(name: str) -> None:
     cfg = load_config(UpscaleConfig, name)
     assert (PRESET_DIR / f"{name}.yaml").is_file()
     assert cfg.encode.preset and cfg.engine.batch >= 1
+
+
+def test_presets_ship_inside_the_package_and_are_found_by_name_or_old_path(tmp_path: Path) -> None:
+    assert PRESET_DIR.parent == Path(pipelines.__file__).parent  # package data, installed with the tool
+    assert {"quality", "fast", "cpu", "live_webcam", "bench_edge", "train/safmn_x2"} <= set(shipped_presets())
+    for name in ("train/safmn_x2", "train/safmn_x2.yaml", "configs/train/safmn_x2.yaml"):
+        assert find_preset(name) == PRESET_DIR / "train" / "safmn_x2.yaml"
+    assert find_preset("configs/quality.yaml") == PRESET_DIR / "quality.yaml"
+    own = tmp_path / "quality.yaml"
+    own.write_text("encode:\n  crf: 3\n")
+    assert load_config(UpscaleConfig, own).encode.crf == 3  # a file of that name wins over the preset
+    with pytest.raises(VSRError, match="no such file .*train/safmn_x2"):
+        find_preset(tmp_path / "missing" / "quality.yaml")  # a path that is not there is not a preset
+
+
+def test_train_presets_load_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.train import load_config as load_train_config
+    from vsr.models.shipped import SHIPPED
+
+    monkeypatch.chdir(tmp_path)
+    for name in shipped_presets():
+        if name.startswith("train/"):
+            cfg = load_train_config(name)
+            assert cfg.iters > 0 and cfg.model.init in (None, *SHIPPED), name  # a shipped model, not a checkout path
 
 
 def test_flags_override_the_preset_only_when_given() -> None:
