@@ -12,8 +12,24 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/vsr-install-check.XXXXXX")"
 started=$SECONDS
 step() { echo "check_install: $* ($((SECONDS - started)) s)"; }
 
-step "building the wheel from $repo"
-"$python" -m pip wheel -q --no-deps -w "$tmp/dist" "$repo"
+# From a copy of the checkout's files (tracked and new, not ignored): a stale build/ cannot leak into the wheel, and
+# the build writes nothing into the checkout.
+step "building the wheel from the files of $repo"
+"$python" - "$repo" "$tmp/src" <<'PY'
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+repo, dst = Path(sys.argv[1]), Path(sys.argv[2])
+listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                        capture_output=True, check=True).stdout.decode().split("\0")
+for name in filter(None, listed):
+    if (repo / name).is_file():
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, dst / name)
+PY
+"$python" -m pip wheel -q --no-deps -w "$tmp/dist" "$tmp/src"
 wheel=("$tmp"/dist/vsr_safmn-*.whl)
 
 step "installing it into a fresh venv in $tmp"
@@ -41,13 +57,13 @@ vsr demo -o demo.mp4
 # The quality preset (fp32, x264 preset slow, CRF 16) on the demo's 320x180 output: a few seconds on a CPU.
 step "vsr upscale demo.mp4 -o up.mp4 --config quality"
 vsr upscale demo.mp4 -o up.mp4 --config quality --no-progress --report up.json
-python - <<'EOF'
+python - <<'PY'
 import json
 
 report = json.load(open("up.json"))
 assert report["frames"] > 0, report
 assert report["precision"] == "fp32", f"the quality preset was not applied: {report['precision']}"
 print(f"check_install: up.mp4 has {report['frames']} frames, {report['output_size']}, {report['precision']}")
-EOF
+PY
 [ -s up.mp4 ] || { echo "check_install: up.mp4 missing or empty" >&2; exit 1; }
 step "passed"
