@@ -21,8 +21,10 @@ import torch
 
 from vsr.engine.cuda import CopyTimes
 from vsr.engine.device import probe_frames
-from vsr.engine.runner import Engine, EngineConfig, run_pipelined
+from vsr.engine.interface import run_pipelined
+from vsr.engine.runner import Engine, EngineConfig
 from vsr.fs import write_json_atomic
+from vsr.io.file.source import nvdec_decoded
 from vsr.metrics.quality import psnr
 from vsr.models import load_model
 
@@ -77,12 +79,13 @@ def fidelity(module: torch.nn.Module, frames: np.ndarray, ref: np.ndarray, preci
 def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precision: str = "fp16",
                n_frames: int = 256, **cfg: Any) -> dict[str, Any]:
     """Frames in, frames out, pipelined: frames/s by wall clock, and per batch the CUDA-event times."""
-    engine = Engine(module, 4, EngineConfig(DEVICE, precision, **cfg))
+    # (the dry run times fp32: half precision is emulated on most CPUs, and only the steps are being checked)
+    engine = Engine(module, 4, EngineConfig(DEVICE, "fp32" if DRY else precision, **cfg))
     w, h = size(w, h)
     b = engine.suggest_batch(h, w) if batch == "auto" else int(batch)
     x = probe_frames(b, h, w)
     run_pipelined(engine, [x] * 4)  # warm-up (cuDNN benchmark, allocator, pinned buffers)
-    t, n = engine.copy_times, max(8, (8 if DRY else n_frames) // b)
+    t, n = engine.stats().copy_times, max(8, (8 if DRY else n_frames) // b)
     t = t if t is not None else CopyTimes(1.0, 1.0, 1.0, 0)  # the CPU (dry run): no copies to time
     c0, h0, d0, k0 = t.compute_ms, t.h2d_ms, t.d2h_ms, t.batches
     if not DRY:
@@ -101,18 +104,24 @@ def throughput(module: torch.nn.Module, w: int, h: int, batch: int | str, precis
 
 
 def oom_fallback(module: torch.nn.Module) -> dict[str, Any]:
-    x = probe_frames(2, *size(1080, 1920))
+    """Two 960x540 frames under a memory cap that whole frames exceed (they peak near 0.6 GiB) and tiles fit."""
+    x = probe_frames(2, *size(540, 960))
     full = Engine(module, 4, EngineConfig(DEVICE, "fp16"))(x)
-    torch.cuda.empty_cache()
-    total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 1.5 * 2**30) / total))
     notes: list[str] = []
-    try:
+    if DRY:
         engine = Engine(module, 4, EngineConfig(DEVICE, "fp16"), notice=notes.append)
         y = engine(x)
-    finally:
-        torch.cuda.set_per_process_memory_fraction(1.0)
-    return {"frames": int(y.shape[0]), "tile": engine.tile, "notes": notes, "psnr_vs_untiled": round(psnr(y, full), 2)}
+    else:
+        torch.cuda.empty_cache()
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 384 * 2**20) / total))
+        try:
+            engine = Engine(module, 4, EngineConfig(DEVICE, "fp16"), notice=notes.append)
+            y = engine(x)
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0)
+    return {"frames": int(y.shape[0]), "tiles": {str(k): v for k, v in engine.stats().fallback_tiles.items()},
+            "notes": notes, "psnr_vs_untiled": round(psnr(y, full), 2)}
 
 
 def nvdec() -> dict[str, Any]:
@@ -122,7 +131,9 @@ def nvdec() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with av.open(str(CLIP), hwaccel=HWAccel(device_type="cuda", allow_software_fallback=False)) as c:
         frame = next(c.decode(video=0))
-        out["host_frames"] = {"format": frame.format.name, "is_hwaccel": c.streams.video[0].codec_context.is_hwaccel}
+        hw = c.streams.video[0].codec_context.is_hwaccel
+        out["host_frames"] = {"format": frame.format.name, "is_hwaccel": hw,
+                              "nvdec_decoded": nvdec_decoded(frame.format.name, hw)}
     try:
         accel = HWAccel(device_type="cuda", allow_software_fallback=False, is_hw_owned=True)
         with av.open(str(CLIP), hwaccel=accel) as c:
@@ -157,6 +168,18 @@ def nvenc() -> str:
     return "h264_nvenc opened"
 
 
+def gpu_providers() -> list[str]:
+    """onnxruntime's GPU providers present here: without them its figures would time its CPU provider."""
+    import onnxruntime as ort
+
+    return [p for p in ort.get_available_providers() if p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")]
+
+
+def compile_allowed() -> bool:
+    """CUDA-graph compile modes need torch 2.13 (vsr.engine.runner refuses them before; pytorch#123177)."""
+    return tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 13)
+
+
 def main() -> int:
     record("gpu", gpu_info)
     models = {k: load_model(SHARED / "weights" / f)[0] for k, f in FAMILIES.items()}
@@ -166,26 +189,23 @@ def main() -> int:
         ref = Engine(m, 4, EngineConfig("cpu", "fp32"))(frames)
         for precision in ("fp16", "bf16", "fp32"):
             record(f"fidelity/{k}/{precision}", lambda m=m, ref=ref, p=precision: fidelity(m, frames, ref, p))
-    for k in ("ntire23", "light"):
-        for (w, h), batch in [((320, 180), 1), ((320, 180), 8), ((320, 180), "auto"), ((960, 540), 1),
-                              ((960, 540), "auto")]:
-            record(f"model_only/{k}/{w}x{h}/batch{batch}",
-                   lambda k=k, w=w, h=h, b=batch: throughput(models[k], w, h, b))
-    record("model_only/ntire23/320x180/batch8/channels_first",
-           lambda: throughput(models["ntire23"], 320, 180, 8, channels_last=False))
+    for k, (w, h), batch in [("ntire23", (320, 180), "auto"), ("ntire23", (320, 180), 1), ("light", (320, 180), "auto"),
+                             ("ntire23", (960, 540), "auto")]:
+        record(f"model_only/{k}/{w}x{h}/batch{batch}", lambda k=k, w=w, h=h, b=batch: throughput(models[k], w, h, b))
     record("model_only/ntire23/320x180/batch8/bf16", lambda: throughput(models["ntire23"], 320, 180, 8, "bf16"))
-    for k, m in models.items():
-        record(f"auto_batch_960x540/{k}",
-               lambda m=m: Engine(m, 4, EngineConfig(DEVICE, "fp16")).suggest_batch(*size(540, 960)))
     record("oom_fallback", lambda: oom_fallback(models["ntire23"]))
-    ref = Engine(models["ntire23"], 4, EngineConfig("cpu", "fp32"))(frames)
-    for backend in ("onnxruntime", "tensorrt"):
-        record(f"onnx/{backend}", lambda b=backend: onnx_backend(models["ntire23"], b, frames, ref))
-    record("nvdec", nvdec)
-    record("nvenc", nvenc)
-    # last: torch.compile takes the longest, and the script's timeout may cut it
-    record("model_only/ntire23/320x180/batch8/compiled_reduce_overhead",
-           lambda: throughput(models["ntire23"], 320, 180, 8, compile=True, compile_mode="reduce-overhead"))
+    if not DRY:
+        record("nvdec", nvdec)
+        record("nvenc", nvenc)
+    providers = gpu_providers()
+    record("onnx/gpu_providers", lambda: providers or "none: no onnxruntime GPU figures")
+    if providers:
+        ref = Engine(models["ntire23"], 4, EngineConfig("cpu", "fp32"))(frames)
+        for backend in ("onnxruntime",) + (("tensorrt",) if "TensorrtExecutionProvider" in providers else ()):
+            record(f"onnx/{backend}", lambda b=backend: onnx_backend(models["ntire23"], b, frames, ref))
+    if not DRY and compile_allowed():  # last: torch.compile takes the longest, and the step's limit may cut it
+        record("model_only/ntire23/320x180/batch8/compiled_reduce_overhead",
+               lambda: throughput(models["ntire23"], 320, 180, 8, compile=True, compile_mode="reduce-overhead"))
     return 0
 
 

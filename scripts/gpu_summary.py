@@ -1,14 +1,20 @@
-"""Summarise a GPU check's folder (scripts/gpu_check.sh): the targets, met or not, and where each figure came from.
+"""Summarise a GPU check (scripts/gpu_check.sh): every target met or missed first, then the figures behind them.
 
-    python scripts/gpu_summary.py OUT_DIR      # also writes OUT_DIR/gpu_check.json (everything in one file)
+    python scripts/gpu_summary.py LOGS_DIR OUT_DIR   # writes OUT_DIR/summary.txt and OUT_DIR/gpu_check.json
+
+Run after every step of the check, so a step cut off by its limit leaves the summary of the others.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
+
+NO_SYNC_TEST = "test_submit_never_synchronises_with_the_device"
+MODEL_ONLY = "model_only/ntire23/320x180/batchauto"
 
 
 def _load(path: Path) -> Any:
@@ -18,75 +24,85 @@ def _load(path: Path) -> Any:
         return None
 
 
-def _tail(path: Path, n: int = 3) -> str:
+def _text(path: Path) -> str:
     try:
-        return " | ".join(path.read_text().strip().splitlines()[-n:])
+        return path.read_text()
     except OSError:
-        return "missing"
+        return ""
 
 
-NO_SYNC_TEST = "test_submit_never_synchronises_with_the_device"
+def _pytest(logs: Path) -> dict[str, Any]:
+    """The CUDA tests' outcome: pytest's closing line, the failed tests, and the no-sync test's verdict."""
+    text = _text(logs / "pytest.txt")
+    lines = text.strip().splitlines()
+    closing = next((ln.strip("= ") for ln in reversed(lines) if re.search(r"\d+ (passed|failed|error)", ln)), "")
+    failed = [ln.split()[1] for ln in lines if ln.startswith(("FAILED ", "ERROR "))]
+    verdict = next((ln.split()[0] for ln in lines if ln.endswith(f"::{NO_SYNC_TEST}")), "not run")
+    return {"closing": closing or "no summary (cut off?)", "failed": failed, "no_sync": verdict}
 
 
-def _test_verdict(out: Path, name: str) -> str:
-    """PASSED / FAILED / ... for one test, from pytest's -rA summary lines."""
-    try:
-        for line in (out / "pytest_cuda.txt").read_text().splitlines():
-            if line.endswith(f"::{name}") or f"::{name} " in line:
-                return line.split()[0]
-    except OSError:
-        pass
-    return "not run"
+def _target(label: str, value: Any, goal: float, at_most: bool = False) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return f"NOT MEASURED  {label}: {value} (goal {'<=' if at_most else '>='} {goal:g})"
+    ok = value <= goal if at_most else value >= goal
+    return f"{'met   ' if ok else 'MISSED'}        {label}: {value:g} (goal {'<=' if at_most else '>='} {goal:g})"
 
 
-def _target(label: str, value: Any, goal: float) -> str:
-    if not isinstance(value, int | float):
-        return f"  {label}: {value} (goal {goal:g}) -> NOT MEASURED"
-    return f"  {label}: {value:g} (goal >= {goal:g}) -> {'met' if value >= goal else 'MISSED'}"
+def _fidelity(figures: dict[str, Any]) -> tuple[float | None, int | None]:
+    """The worst fp16/bf16 PSNR against CPU fp32 over the families, and the guard recomputes on those frames."""
+    rows = [v for k, v in figures.items() if k.startswith("fidelity/") and not k.endswith("/fp32")
+            and isinstance(v, dict)]
+    if not rows:
+        return None, None
+    return min(r["psnr_vs_cpu_fp32"] for r in rows), sum(r["guard_recomputes"] for r in rows)
 
 
-def main(out: Path) -> int:
-    figures = _load(out / "figures.json") or {}
-    bench_model, bench_pipe = _load(out / "bench_model.json"), _load(out / "bench_pipeline.json")
-    upscale = {c: _load(out / f"upscale_{c}.json") for c in ("host", "device")}
-    live = _load(out / "live.json")
-    everything = {"figures": figures, "bench_model": bench_model, "bench_pipeline": bench_pipe,
-                  "pytest": _tail(out / "pytest_cuda.txt"), "upscale": upscale, "live": live}
+def targets(figures: dict[str, Any], bench: Any, tests: dict[str, Any]) -> list[str]:
+    speed = figures.get(MODEL_ONLY)
+    worst, recomputes = _fidelity(figures)
+    row = ((bench or {}).get("results") or [{}])[0]
+    oom = figures.get("oom_fallback")
+    return [
+        _target("NTIRE23 fp16 320x180 model-only frames/s (auto batch)", (speed or {}).get("fps")
+                if isinstance(speed, dict) else speed, 1000),
+        _target("fp16/bf16 vs CPU fp32, worst family (dB, real frames)", worst, 50),
+        _target("guard recomputes on real frames", recomputes, 0, at_most=True),
+        f"{'met   ' if tests['no_sync'] == 'PASSED' else 'MISSED'}        no host sync in submit: {tests['no_sync']}",
+        _target("pipeline / bound (bench, colour auto)", row.get("pipeline_efficiency"), 0.9),
+        _target("out of memory: frames back in tiles (of 2)", oom.get("frames") if isinstance(oom, dict) else oom, 2),
+        f"{'met   ' if tests['closing'] and not tests['failed'] and 'passed' in tests['closing'] else 'MISSED'}"
+        f"        CUDA tests: {tests['closing']}",
+    ]
+
+
+def main(logs: Path, out: Path) -> int:
+    figures = _load(logs / "figures.json") or {}
+    bench = _load(logs / "bench.json")
+    upscale = {c: _load(logs / f"upscale_{c}.json") for c in ("host", "device")}
+    live = _load(logs / "live.json")
+    tests = _pytest(logs)
+    steps = _text(logs / "steps.txt").strip().splitlines()
+    everything = {"env": _text(logs / "env.txt").strip().splitlines()[-2:], "steps": steps, "tests": tests,
+                  "figures": figures, "bench": bench, "upscale": upscale, "live": live}
     (out / "gpu_check.json").write_text(json.dumps(everything, indent=1) + "\n")
     gpu = figures.get("gpu", {})
-    lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", f"pytest: {everything['pytest']}"]
-    fp16 = [v.get("psnr_vs_cpu_fp32") for k, v in figures.items() if k.startswith("fidelity/") and k.endswith("/fp16")
-            and isinstance(v, dict)]
-    lines.append(f"no host sync in submit (tests/engine/test_engine_cuda.py): {_test_verdict(out, NO_SYNC_TEST)}")
-    lines.append("targets:")
-    speed = figures.get("model_only/ntire23/320x180/batchauto", {})
-    lines.append(_target("NTIRE23 fp16 320x180 model-only fps (auto batch)",
-                         speed.get("fps") if isinstance(speed, dict) else speed, 1000))
-    lines.append(_target("fp16 vs CPU fp32, worst family (dB)", min(fp16) if fp16 else None, 50))
-    rows = (bench_pipe or {}).get("results", [])
-    lines.append(_target("pipeline / bound (bench)", rows[0].get("pipeline_efficiency") if rows else None, 0.9))
+    lines = [f"GPU: {gpu.get('name', '?') if isinstance(gpu, dict) else gpu}", "targets:"]
+    lines += ["  " + t for t in targets(figures, bench, tests)]
+    lines.append("steps: " + "; ".join(steps))
+    lines += [f"  FAILED test {t}" for t in tests["failed"]]
+    lines += [f"  ERROR {k}: {v[:200]}" for k, v in figures.items() if isinstance(v, str) and v.startswith("ERROR")]
     lines.append("figures:")
-    for key, value in figures.items():
-        lines.append(f"  {key}: {json.dumps(value)[:300]}")
-    for row in (bench_model or {}).get("results", []) + rows:
-        keys = ("model", "size", "batch", "precision", "model_only_fps", "pipeline_fps", "io_only_fps", "bound_fps",
-                "pipeline_efficiency")
-        lines.append("  bench: " + ", ".join(f"{k}={row.get(k)}" for k in keys if k in row))
+    lines += [f"  {k}: {json.dumps(v)[:300]}" for k, v in figures.items()]
     for colour, report in upscale.items():
-        if report:
-            lines.append(f"  upscale colour={colour}: {report.get('fps')} fps, {report.get('frames')} frames, "
-                         f"notices {report.get('notices')}")
-        else:
-            lines.append(f"  upscale colour={colour}: failed ({_tail(out / f'upscale_{colour}.txt', 2)})")
+        lines.append(f"  upscale colour={colour}: " + (f"{report.get('fps')} fps, {report.get('frames')} frames, "
+                                                        f"notices {report.get('notices')}" if report else "failed"))
     if live:
         lines.append(f"  live: {live.get('model')} {live.get('precision')} on {live.get('device')}: processed "
                      f"{live.get('processed_fps')} of {live.get('captured_fps')} fps, latency p95 "
-                     f"{live.get('latency_ms_p95')} ms; {(live.get('selection') or {}).get('reason', '')}")
-    else:
-        lines.append(f"  live: failed ({_tail(out / 'live.txt', 2)})")
-    print("\n".join(lines))
+                     f"{live.get('latency_ms_p95')} ms")
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "gpu_check_out")))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))

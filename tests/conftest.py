@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsr.engine.runner import run_pipelined  # noqa: F401  (the tests' name for it)
+from vsr.engine.interface import run_pipelined  # noqa: F401  (the tests' name for it)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -10,35 +11,57 @@ import numpy as np
 from pipelines.bench.config import BenchJob
 from pipelines.bench.measure import cpu_s
 from pipelines.common.device_colour import colour_beside_model
+from vsr.engine.interface import EngineStats, ScheduledEngine
 
 
-class NearestEngine:
-    """The I/O-only run's stand-in for the model, with the engine interface the upscale stage uses: integer RGB
-    frames (N, H, W, 3) -> nearest-neighbour upscaled frames of the same dtype, or, when colour conversion runs
-    beside the model (`YuvBatch`), each YUV plane upscaled the same way into the packed target format. No
-    arithmetic: each row widened once, then copied `scale` times (~2 ms for a 1280x720 RGB frame here; one
-    broadcast copy of all six axes took 12 ms). `kinds` records what it was handed ("rgb", "planes")."""
+class NearestEngine(ScheduledEngine):
+    """The I/O-only run's stand-in for the model, a `FrameEngine` on the CPU: integer RGB frames (N, H, W, 3) ->
+    nearest-neighbour upscaled frames of the same dtype, or, when colour conversion runs beside the model (YUV
+    pictures), each YUV plane upscaled the same way into the target format. No arithmetic: each row widened once,
+    then copied `scale` times (~2 ms for a 1280x720 RGB frame here; one broadcast copy of all six axes took 12
+    ms). `kinds` records what it was handed ("rgb", "planes")."""
+
+    takes_yuv = True
+    precision = "none"
 
     def __init__(self, scale: int) -> None:
         import torch
+
+        from vsr.engine.schedulers import SyncScheduler
 
         self.scale = scale
         self.device = torch.device("cpu")
         self.frames = 0
         self.kinds: set[str] = set()
-        self._pending: list[Any] = []
+        self.scheduler = SyncScheduler(weakref.proxy(self), self.device)  # (no engine <-> scheduler cycle)
 
-    def __call__(self, x):
-        from vsr.engine.frames import YuvBatch
+    def describe(self) -> str:
+        return f"nearest x{self.scale} (I/O only)"
 
-        if isinstance(x, YuvBatch):
+    def stats(self) -> EngineStats:
+        return EngineStats(self.depth)
+
+    def suggest_batch(self, height: int, width: int, cap: int = 32) -> int:
+        return 1
+
+    def run(self, x, batch):
+        """The scheduler's step: the packed input -> the packed nearest-neighbour result; no guard flags."""
+        import torch
+
+        from vsr.engine.frames import YuvPictures
+
+        if isinstance(batch, YuvPictures):
             self.kinds.add("planes")
-            self.frames += len(x.planes)
-            return self._planes(x)
+            self.frames += len(batch.planes)
+            return self._planes(batch), None
         self.kinds.add("rgb")
         n, h, w, c = x.shape
         self.frames += n
-        return self._repeat(x.reshape(n * h, w, c), self.scale).reshape(n, h * self.scale, w * self.scale, c)
+        up = self._repeat(x.numpy().reshape(n * h, w, c), self.scale)
+        return torch.from_numpy(up.reshape(n, h * self.scale, w * self.scale, c)), None
+
+    def repair(self, x, out, flags, batch) -> None:
+        raise AssertionError("nearest-neighbour flags no frames")
 
     @staticmethod
     def _repeat(x: np.ndarray, s: int) -> np.ndarray:
@@ -52,7 +75,6 @@ class NearestEngine:
         from vsr.engine.colour import pack_frames
 
         src, dst = batch.source, batch.target
-        dtype = np.uint8 if dst.bits <= 8 else np.uint16
         frames = []
         for planes in batch.planes:
             out = []
@@ -67,24 +89,9 @@ class NearestEngine:
                 if dst.bits != src.bits:
                     up = up.astype(np.uint16)
                     up = up << (dst.bits - src.bits) if dst.bits > src.bits else up >> (src.bits - dst.bits)
-                out.append(up.astype(dtype, copy=False))
+                out.append(up.astype(dst.sample_dtype, copy=False))
             frames.append(out)
         return pack_frames(frames, dst)
-
-    # the pipelined interface: `upscale_file` sends YUV planes only to an engine that has it (and a device)
-    def submit(self, x) -> None:
-        self._pending.append(self(x))
-
-    def collect(self):
-        return self._pending.pop(0)
-
-    @property
-    def can_submit(self) -> bool:
-        return not self._pending
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
 
 
 def child_io(job: BenchJob) -> dict[str, Any]:

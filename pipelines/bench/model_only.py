@@ -17,12 +17,13 @@ from pipelines.bench.machine import cuda_uuid, gpu_state
 from pipelines.bench.measure import cpu_s, rss_mib
 from pipelines.common.device_colour import colour_beside_model
 from pipelines.common.stats import percentile
+from vsr.engine.interface import FrameEngine
 
 
 def _describe_batch(x) -> str:
-    from vsr.engine.frames import YuvBatch
+    from vsr.engine.frames import YuvPictures
 
-    if isinstance(x, YuvBatch):
+    if isinstance(x, YuvPictures):
         f = x.source
         return f"YUV planes ({f.bits}-bit, chroma /{2**f.shift_w}x{2**f.shift_h}; colour beside the model)"
     return f"{x.dtype} RGB frames (N, H, W, 3)"
@@ -36,9 +37,9 @@ def _probe(clip: str | None):
     return probe(clip)
 
 
-def _copy_times(engine):
+def _copy_times(engine: FrameEngine):
     """A snapshot of the engine's accumulated CUDA copy/compute counters (None on the CPU)."""
-    times = getattr(engine, "copy_times", None)
+    times = engine.stats().copy_times
     return copy.copy(times) if times is not None else None
 
 
@@ -76,6 +77,7 @@ def child_model_only(job: BenchJob) -> dict[str, Any]:
     # CPU seconds per frame (all threads, user + system): unlike wall time, barely affected by other jobs
     cpu_ms = (cpu_s() - cpu0) * 1000 / (n_batches * b * job.repeats)
     timed = _times_since(times0, _copy_times(engine))
+    stats = engine.stats()
     out = {
         "fps_median": round(statistics.median(fps), 4), "fps_min": round(min(fps), 4), "fps_max": round(max(fps), 4),
         "fps_repeats": [round(f, 4) for f in fps], "frames_per_repeat": n_batches * b,
@@ -87,8 +89,8 @@ def child_model_only(job: BenchJob) -> dict[str, Any]:
         "peak_mem_mib": None, "mem_kind": None, "baseline_rss_mib": round(base_rss, 1) if base_rss else None,
         "h2d_ms_per_frame": None, "d2h_ms_per_frame": None, "gpu_compute_ms_per_frame": None,
         "h2d_bytes_per_frame": None, "d2h_bytes_per_frame": None, "cuda_times": None, "gpu_state": None,
-        "engine": engine.describe(), "cpu_workers": getattr(engine, "cpu_workers", 1),
-        "guard_recomputes": getattr(engine, "guard_recomputes", None),
+        "engine": engine.describe(), "cpu_workers": stats.cpu_workers, "depth": stats.depth,
+        "guard_recomputes": stats.guard_recomputes,
         "plain": plain, "precision": engine.precision, "device": str(engine.device),
         "scale": scale, "weights": weights, "random_weights": random_weights,
         "torch_threads": torch.get_num_threads(), "malloc_tunables": os.environ.get("GLIBC_TUNABLES"),

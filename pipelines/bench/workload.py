@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from pipelines.bench.config import ONNX_BACKENDS, BenchJob
+from vsr.engine.interface import FrameEngine
 
 
 def load(job: BenchJob):
@@ -31,7 +30,7 @@ def load(job: BenchJob):
     return entry.arch.build().eval(), entry.arch.scale, "random", True
 
 
-def engine(job: BenchJob, module, scale: int, plain: bool, notices: list[str]):
+def engine(job: BenchJob, module, scale: int, plain: bool, notices: list[str]) -> FrameEngine:
     from vsr.engine.runner import Engine, EngineConfig
 
     if not plain and job.backend in ONNX_BACKENDS:
@@ -64,26 +63,30 @@ def frame(w: int, h: int, n: int, deep: bool = False):
 
 
 def _yuv_formats(info, w: int, h: int, scale: int):
-    """(source, target) YuvFormat of the planes the pipeline hands the engine for this clip (its pix_fmt, matrix,
-    range and chroma siting; the output at `scale` with the same subsampling, 10-bit for deep inputs, as the sink
-    picks); without a clip, what the generated ones are (yuv420p, BT.709, limited range). None where the pipeline
-    would convert on the host (a pix_fmt without a plane layout)."""
-    from vsr.engine.colour import YuvFormat
-    from vsr.io.planes import layout_of, supported_pix_fmt
+    """(source, target) YuvFormat of the pictures the pipeline hands the engine for this clip (as vsr.io decides
+    them: its pix_fmt, matrix, range and chroma siting; the output at `scale` with the same subsampling, 10-bit
+    for deep inputs, as the sink picks); without a clip, what the generated ones are (yuv420p, BT.709, limited
+    range). None where the pipeline would convert on the host (a pix_fmt without a plane layout)."""
+    from vsr.io.colour import ColourDescription
+    from vsr.io.planes import layout_of, yuv_format
 
-    if info is not None and not supported_pix_fmt(info.pix_fmt):
+    if info is None:
+        pix_fmt, colour, loc = "yuv420p", ColourDescription(matrix=1, primaries=1, trc=1, range=1), 0
+    else:
+        pix_fmt, colour, loc = info.pix_fmt, info.colour, info.chroma_location
+    source = yuv_format(pix_fmt, w, h, colour, loc)
+    if source is None:
         return None
-    layout = layout_of(info.pix_fmt if info is not None else "yuv420p")
-    matrix, full, loc = (info.colour.matrix, info.colour.full_range, info.chroma_location) if info else (1, False, 0)
-    bits_out = 10 if layout.bits > 8 else 8
-    source = YuvFormat(w, h, layout.shift_w, layout.shift_h, layout.bits, matrix, full, loc)
-    target = YuvFormat(w * scale, h * scale, layout.shift_w, layout.shift_h, bits_out, matrix, full, loc)
-    return source, target
+    layout = layout_of(pix_fmt)
+    sub = {(1, 1): "420", (1, 0): "422", (0, 0): "444"}[layout.chroma_shift]
+    out_fmt = f"yuv{sub}p10le" if layout.bits > 8 else f"yuv{sub}p"
+    return source, yuv_format(out_fmt, w * scale, h * scale, colour, loc)
 
 
 def model_batch(w: int, h: int, n: int, scale: int, on_device: bool, info=None):
     """`n` image-like frames as the pipeline hands them to the engine: RGB frames (N, H, W, 3) uint8 (uint16 for a
-    deep clip), or, where colour is converted beside the model, a `YuvBatch` of their planes in the clip's format."""
+    deep clip), or, where colour is converted beside the model, a batch of their YUV pictures in the clip's
+    format."""
     frames = frame(w, h, n, deep=bool(info is not None and info.deep))
     formats = _yuv_formats(info, w, h, scale) if on_device else None
     if formats is None:
@@ -91,23 +94,20 @@ def model_batch(w: int, h: int, n: int, scale: int, on_device: bool, info=None):
     import torch
 
     from vsr.engine.colour import rgb_to_yuv
-    from vsr.engine.frames import YuvBatch, frames_to_float
+    from vsr.engine.frames import YuvPictures, frames_to_float
+    from vsr.io.picture import YuvPicture
 
     source, target = formats
     planes = rgb_to_yuv(frames_to_float(torch.from_numpy(frames)), matrix=source.matrix,
                         full_range=source.full_range, bits=source.bits,
                         chroma_shift=(source.shift_w, source.shift_h), chroma_loc=source.chroma_loc)
-    dtype = np.uint8 if source.bits <= 8 else np.uint16  # int16 storage of 9-16 bit samples: a free view
-    return YuvBatch([[p[i].numpy().view(dtype) for p in planes] for i in range(n)], source, target)
+    pictures = [YuvPicture([p[i].numpy().view(source.sample_dtype) for p in planes], source) for i in range(n)]
+    return YuvPictures(pictures, target)
 
 
 def warm_up(engine, x, batches: int) -> None:
     """`batches` batches through every CPU worker or CUDA slot (kernels are built per shape and per thread count;
     each CUDA slot allocates its pinned buffers on first use)."""
-    if engine.device.type == "cuda":
-        slots = engine.config.cuda_depth if hasattr(engine, "config") else getattr(engine, "depth", 1)
-    else:
-        slots = getattr(engine, "cpu_workers", 1)
-    from vsr.engine.runner import run_pipelined
+    from vsr.engine.interface import run_pipelined
 
-    run_pipelined(engine, [x] * (batches * max(1, slots)))
+    run_pipelined(engine, [x] * (batches * max(1, engine.depth)))

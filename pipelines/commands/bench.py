@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the file pipeline, the naive loop and the I/O-only run")
     p.add_argument("--no-io", dest="io", action="store_false", default=None,
                    help="skip the I/O-only run (the pipeline without the model: no bound_fps or pipeline_efficiency)")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false", default=None,
+                   help="skip the plain-model and naive-loop baselines (model-only, pipeline and its bound only)")
     p.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false", default=None,
                    help="run the optimised engine without the process settings (glibc malloc, OMP_WAIT_POLICY)")
     p.add_argument("--json", default=None, help="write the full report here")
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     })
     if args.pipeline is False:
         overrides["pipeline"] = overrides["naive"] = overrides["io"] = False
+    if args.baselines is False:
+        overrides["plain"] = overrides["naive"] = False
     cfg = load_config(BenchConfig, args.config, overrides)
     report = run_bench(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(report))

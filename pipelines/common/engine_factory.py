@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines.common.settings import EngineSettings, ModelSettings
+from vsr.engine.interface import FrameEngine
 from vsr.io import SourceInfo
 from vsr.models import LoadedModel
 
 
 @dataclass
 class BuiltEngine:
-    engine: Callable  # vsr.engine.runner.Engine (frames in, frames out)
+    engine: FrameEngine
     scale: int
     labels: dict[str, str]  # model, device, precision, engine: for reports
 
@@ -46,12 +47,11 @@ def build_engine(loaded: LoadedModel, settings: EngineSettings,
     return BuiltEngine(engine, loaded.scale, labels)
 
 
-def resolve_batch(batch: int | str, engine: Callable, info: SourceInfo, notices: Callable[[str], None]) -> int:
+def resolve_batch(batch: int | str, engine: FrameEngine, info: SourceInfo, notices: Callable[[str], None]) -> int:
     """`auto`: what the engine fits in memory at the input's size (a GPU; 1 elsewhere); a number as it is."""
     if batch != "auto":
         return int(batch)
-    suggest = getattr(engine, "suggest_batch", None)
-    chosen = suggest(info.height, info.width) if suggest is not None else 1
+    chosen = engine.suggest_batch(info.height, info.width)
     if chosen > 1:
         notices(f"batch auto: {chosen} frames per model call at {info.width}x{info.height}")
     return chosen

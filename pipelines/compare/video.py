@@ -34,7 +34,7 @@ def write_video(src: Path, models: list[NamedModel], layout: str, out: Path, max
     with AtomicOutput(out) as temp, av.open(str(temp), "w") as container:
         stream = None
         for item in source.items(lambda: False):
-            picture = _picture(as_rgb(to_8bit(item.rgb)), models, layout)
+            picture = _picture(as_rgb(to_8bit(item.picture.rgb)), models, layout)  # type: ignore[union-attr]
             if stream is None:
                 stream = container.add_stream("libx264", rate=info.rate or 25)
                 stream.width, stream.height, stream.pix_fmt = picture.shape[1], picture.shape[0], "yuv420p"

@@ -134,11 +134,11 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             continue
         engine = build_engine(loaded, engine_settings).engine
         fps, n = measure_fps(engine, width, height, seconds, need, sample)
-        ms = 1000.0 / fps * engine.cpu_workers  # each frame's own time: the workers run side by side
+        ms = 1000.0 / fps * engine.depth  # each frame's own time: `depth` batches run side by side
         fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
         measurements.append(Measurement(loaded.name, round(fps, 2), round(ms, 1),
                                         "fast enough" if fast else "too slow"))
-        log(f"  {loaded.name} {engine.precision}: {fps:.1f} fps ({ms:.0f} ms a frame, {engine.cpu_workers} side by "
+        log(f"  {loaded.name} {engine.precision}: {fps:.1f} fps ({ms:.0f} ms a frame, {engine.depth} side by "
             f"side, {n} timed) -> {'fast enough' if fast else 'too slow'}")
         if fast:
             if best is not None:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
 
-import numpy as np
-import torch
-
-from pipelines.common.device_colour import PlaneFormats
 from pipelines.common.stages import EOS, Stage
-from vsr.engine.colour import unpack_frames
-from vsr.engine.frames import YuvBatch
+from vsr.engine.frames import picture_batch
+from vsr.engine.interface import FrameEngine
 from vsr.io import AudioFrames, Frame, VideoSink, VideoSource
+from vsr.io.picture import YuvFormat
 
 
 class DecodeStage(Stage):
@@ -41,47 +37,29 @@ class UpscaleStage(Stage):
 
     name = "upscale"
 
-    def __init__(self, engine: Callable[[np.ndarray], np.ndarray], batch: int,
-                 inbox: queue.Queue, outbox: queue.Queue, stop_event: threading.Event,
-                 yuv: PlaneFormats | None = None) -> None:
+    def __init__(self, engine: FrameEngine, batch: int, inbox: queue.Queue, outbox: queue.Queue,
+                 stop_event: threading.Event, yuv_target: YuvFormat | None = None) -> None:
         super().__init__(inbox, outbox, stop_event)
         self.engine, self.batch = engine, max(1, batch)
-        self.yuv = yuv  # frames that come as YUV planes: their format in and out of the engine
-        # vsr.engine.Engine can keep batches in flight (submit/collect); a plain callable runs one at a time.
-        self._pipelined = all(hasattr(engine, n) for n in ("submit", "collect", "can_submit"))
+        self.yuv_target = yuv_target  # the format YUV pictures come back in (colour converted beside the model)
         self._in_flight: deque[list[Frame]] = deque()
 
     def _upscale(self, frames: list[Frame]) -> None:
-        # Integer frames go to the engine as they are: conversion and quantisation run where the model runs.
-        x: np.ndarray | YuvBatch
-        if frames[0].planes is not None:
-            assert self.yuv is not None
-            x = YuvBatch([f.planes for f in frames], self.yuv.source, self.yuv.target)
-        else:
-            x = np.stack([f.rgb for f in frames])
-        if self._pipelined:
-            # Keep as many batches in flight as the engine takes: on CUDA one is copied while the previous computes,
-            # on the CPU its workers compute them side by side.
-            while not self.engine.can_submit:
-                self._collect()
-            self.engine.submit(x)
-            self._in_flight.append(frames)
-        else:
-            self._emit(frames, self.engine(x))
+        # Pictures go to the engine as they are: conversion and quantisation run where the model runs. As many
+        # batches stay in flight as the engine takes: on CUDA one is copied while the previous computes, on the
+        # CPU its workers compute them side by side.
+        while not self.engine.can_submit:
+            self._collect()
+        self.engine.submit(picture_batch([f.picture for f in frames], self.yuv_target))
+        self._in_flight.append(frames)
 
     def _collect(self) -> None:
         frames = self._in_flight.popleft()
-        self._emit(frames, self.engine.collect())
-
-    def _emit(self, frames: list[Frame], y: np.ndarray | torch.Tensor) -> None:
-        if frames[0].planes is not None:
-            assert self.yuv is not None
-            outs = [dict(rgb=None, planes=list(p), pix_fmt=self.yuv.pix_fmt) for p in unpack_frames(y, self.yuv.target)]
-        else:
-            outs = [dict(rgb=rgb) for rgb in y]
-        for f, out in zip(frames, outs, strict=True):
+        pictures = self.engine.collect()
+        assert isinstance(pictures, list)
+        for f, picture in zip(frames, pictures, strict=True):
             self.stats.items += 1
-            self.put(Frame(pts=f.pts, time_base=f.time_base, index=f.index, key_frame=f.key_frame, **out))
+            self.put(Frame(picture, f.pts, f.time_base, f.index, f.key_frame))
 
     def process(self) -> None:
         pending: list[Frame] = []
@@ -120,10 +98,7 @@ class EncodeStage(Stage):
             if item is EOS:
                 break
             if isinstance(item, Frame):
-                if item.planes is not None:
-                    self.sink.write_planes(item.planes, item.pts)
-                else:
-                    self.sink.write_frame(item.rgb, item.pts)
+                self.sink.write(item.picture, item.pts)
                 self.stats.items += 1
             elif isinstance(item, AudioFrames):
                 self.sink.write_audio(item.stream_index, item.frame)

@@ -20,10 +20,11 @@ import pytest
 import torch
 
 from vsr.engine.colour import (
-    YuvFormat,
+    _SWS_COEFFS,
     _lerp_axis,
     pack_frames,
     pack_planes,
+    plane_dtype,
     rgb_to_yuv,
     unpack_frames,
     unpack_planes,
@@ -31,6 +32,7 @@ from vsr.engine.colour import (
 )
 from vsr.engine.frames import frames_to_float
 from vsr.io.colour import ACCURATE, RANGE_FULL, ColourDescription, describe_frame, from_rgb, to_rgb
+from vsr.io.picture import MATRICES, YuvFormat
 from vsr.io.planes import LAYOUTS, chroma_location, frame_from_planes, layout_of, planes_from_frame, supported_pix_fmt
 
 PLANAR = ["yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le"]
@@ -129,8 +131,11 @@ def test_layouts() -> None:
         == [(1, 1, 8), (1, 0, 10), (0, 0, 8)]
     assert layout_of("yuv420p").plane_shapes(33, 17) == ((17, 33), (9, 17), (9, 17))
     fmt = YuvFormat(1280, 720, 1, 1, 8, 1, False)
-    assert fmt.bytes_per_frame == 1280 * 720 * 3 // 2 and fmt.dtype == torch.uint8
-    assert YuvFormat(1280, 720, 1, 1, 10, 9, True).bytes_per_frame == 1280 * 720 * 3
+    assert fmt.bytes_per_frame == 1280 * 720 * 3 // 2 and plane_dtype(fmt) == torch.uint8
+    deep = YuvFormat(1280, 720, 1, 1, 10, 9, True)
+    assert deep.bytes_per_frame == 1280 * 720 * 3 and deep.sample_dtype == np.uint16
+    assert plane_dtype(deep) == torch.int16
+    assert MATRICES == frozenset(_SWS_COEFFS)  # the formats vsr.io hands out are the ones converted here
     with pytest.raises(ValueError):
         YuvFormat(16, 16, 1, 1, 8, 2, False)  # unspecified matrix: resolve it (describe_frame) first
     with pytest.raises(ValueError):

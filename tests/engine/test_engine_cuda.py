@@ -60,7 +60,8 @@ def test_pipelined_frames_equal_one_at_a_time_across_odd_sizes_and_shape_changes
                enumerate([(2, 181, 321), (2, 181, 321), (1, 7, 13), (3, 181, 321), (1, 33, 64), (2, 33, 64)])]
     sequential = [engine(b) for b in batches]
     for a, b in zip(sequential, run_pipelined(engine, batches), strict=True):
-        assert np.array_equal(a, b)
+        # cuDNN's benchmark may pick another algorithm for another batch size: fp16 is not batch-invariant
+        assert a.shape == b.shape and np.abs(a.astype(np.int16) - b.astype(np.int16)).max() <= 1
 
 
 def test_submit_never_synchronises_with_the_device(ntire23):
@@ -101,7 +102,7 @@ def test_compiled_engine_keeps_the_guard():
 def test_copies_are_integers_and_timed(ntire23):
     engine = Engine(ntire23, 4, EngineConfig("cuda", "fp16"))
     run_pipelined(engine, [probe_frames(2, 48, 64, seed=s) for s in range(4)])
-    t = engine.copy_times
+    t = engine.stats().copy_times
     assert t.batches == 4 and t.h2d_ms > 0 and t.d2h_ms > 0 and t.compute_ms > 0
     assert t.h2d_bytes == 4 * 2 * 48 * 64 * 3 and t.d2h_bytes == 16 * t.h2d_bytes  # uint8 both ways
 
@@ -117,14 +118,16 @@ def test_out_of_memory_falls_back_to_tiles_and_returns_every_frame(ntire23):
     full = Engine(ntire23, 4, EngineConfig("cuda", "fp16"))(x)
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 2**30) / total))
+    # Whole frames peak at about 0.6 GiB; in tiles the fp32 result (199 MB), its uint8 copy and one window's
+    # activations fit in 384 MiB: the cap fails the first attempt and leaves room for the tiles.
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated() + 384 * 2**20) / total))
     notes: list[str] = []
     try:
         engine = Engine(ntire23, 4, EngineConfig("cuda", "fp16"), notice=notes.append)
         y = engine(x)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
-    assert y.shape == full.shape and engine.tile > 0 and any("out of memory" in n for n in notes)
+    assert y.shape == full.shape and engine.stats().fallback_tiles and any("out of memory" in n for n in notes)
     assert psnr(y, full) >= 40
 
 
@@ -168,24 +171,24 @@ def test_float_batches_still_work(ntire23):
 def test_yuv_planes_on_the_gpu_match_the_cpu():
     import av
 
-    from vsr.engine.colour import YuvFormat, unpack_frames
-    from vsr.engine.frames import YuvBatch
+    from vsr.engine.frames import YuvPictures
     from vsr.io import probe
-    from vsr.io.planes import planes_from_frame
+    from vsr.io.picture import YuvPicture
+    from vsr.io.planes import planes_from_frame, yuv_format
 
     clip = SHARED / "media" / "sample_with_increasing_timestamps_320w_240h_5s.mp4"
     info = probe(clip)
+    src = info.yuv_format
+    dst = yuv_format("yuv420p", 1280, 960, info.colour, info.chroma_location)
     with av.open(str(clip)) as c:
-        planes = [planes_from_frame(f) for _, f in zip(range(3), c.decode(video=0), strict=False)]
-    c = info.colour
-    src = YuvFormat(320, 240, 1, 1, 8, c.matrix, c.full_range, info.chroma_location)
-    dst = YuvFormat(1280, 960, 1, 1, 8, c.matrix, c.full_range, info.chroma_location)
+        pictures = [YuvPicture(planes_from_frame(f), src) for _, f in zip(range(3), c.decode(video=0), strict=False)]
     module, _ = load_model(SHARED / "weights" / "ais2024_light_safmnpp_x4.pth")
-    cpu = Engine(module, 4, EngineConfig("cpu", "fp32"))(YuvBatch(planes, src, dst))
+    cpu = Engine(module, 4, EngineConfig("cpu", "fp32"))(YuvPictures(pictures, dst))
     gpu_engine = Engine(module, 4, EngineConfig("cuda", "fp16"))
-    gpu = run_pipelined(gpu_engine, [YuvBatch(planes[:2], src, dst), YuvBatch(planes[2:], src, dst)])
-    gpu = torch.cat(gpu)
-    assert gpu.shape == cpu.shape and gpu_engine.copy_times.h2d_bytes == 3 * 320 * 240 * 3 // 2
-    for a, b in zip(unpack_frames(gpu, dst), unpack_frames(cpu, dst), strict=True):
-        for pa, pb in zip(a, b, strict=True):
+    gpu = run_pipelined(gpu_engine, [YuvPictures(pictures[:2], dst), YuvPictures(pictures[2:], dst)])
+    gpu = gpu[0] + gpu[1]
+    assert len(gpu) == len(cpu) == 3 and gpu_engine.stats().copy_times.h2d_bytes == 3 * 320 * 240 * 3 // 2
+    for a, b in zip(gpu, cpu, strict=True):
+        assert a.format == b.format == dst
+        for pa, pb in zip(a.planes, b.planes, strict=True):
             assert psnr(pa, pb) >= 45

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vsr.engine.device import probe_frames
+from vsr.engine.forward import read_math_flags
 from vsr.engine.frames import float_to_frames, frames_to_float
 from vsr.engine.runner import Engine, EngineConfig
 from vsr.models import load_model
@@ -105,17 +106,15 @@ class _RecordsFlags(torch.nn.Module):
     seen: list[tuple[bool, bool, bool]] = []  # a class attribute: the engine works on a copy of the module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
-                          torch.backends.cudnn.benchmark))
+        self.seen.append(read_math_flags())
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
 @pytest.mark.parametrize("precision,tf32", [("fp32", False), ("bf16", True)])
 def test_fp32_runs_without_tf32_and_flags_are_restored(precision, tf32):
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    before = read_math_flags()
     _RecordsFlags.seen.clear()
     engine = Engine(_RecordsFlags(), 2, EngineConfig("cpu", precision))
     engine(probe_frames(1, 8, 8))
     assert _RecordsFlags.seen[-1] == (tf32, tf32, True)
-    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.benchmark) == before
+    assert read_math_flags() == before

@@ -63,17 +63,17 @@ def test_auto_precision_rejects_bf16_that_loses_fidelity():
             return torch.nn.functional.conv2d(x, eye, torch.full((3,), -100.0))
 
     engine = Engine(Cancel(), 1, EngineConfig(device="cpu", precision="fp32"))
-    assert psnr_db(engine._run_module_as(probe_image(), torch.bfloat16),
-                   engine._run_module_as(probe_image(), torch.float32)) < 40
-    assert choose_cpu_precision(engine._run_module_as, native_bf16=True) == torch.float32
+    assert psnr_db(engine.step.run_as(probe_image(), torch.bfloat16),
+                   engine.step.run_as(probe_image(), torch.float32)) < 40
+    assert choose_cpu_precision(engine.step.run_as, native_bf16=True) == torch.float32
 
 
 def test_auto_precision_bf16_choice_keeps_fidelity_on_a_real_model():
     module, spec = load_model(SHARED / "weights" / "ntire2023_safmn_x4.pth")
     engine = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
-    chosen = choose_cpu_precision(engine._run_module_as, native_bf16=True)
-    bf16 = psnr_db(engine._run_module_as(probe_image(), torch.bfloat16),
-                   engine._run_module_as(probe_image(), torch.float32))
+    chosen = choose_cpu_precision(engine.step.run_as, native_bf16=True)
+    bf16 = psnr_db(engine.step.run_as(probe_image(), torch.bfloat16),
+                   engine.step.run_as(probe_image(), torch.float32))
     assert bf16 >= 40  # the model holds in bf16, so a CPU with native bf16 takes it
     assert chosen == torch.bfloat16
 
@@ -89,7 +89,7 @@ def test_auto_precision_does_not_depend_on_timing():
     def slow_bf16(x, dtype):
         if dtype == torch.bfloat16:
             time.sleep(0.2)
-        return engine._run_module_as(x, dtype)
+        return engine.step.run_as(x, dtype)
 
     assert choose_cpu_precision(slow_bf16, native_bf16=True) == torch.bfloat16
     if cpu_has_native_bf16():
@@ -121,7 +121,7 @@ def test_submit_collect_returns_batches_in_order():
             assert torch.equal(r, engine(b))
         with pytest.raises(RuntimeError, match="without a submitted batch"):
             engine.collect()
-        assert engine.suggest_batch(180, 320) == 1 and engine.copy_times is None
+        assert engine.suggest_batch(180, 320) == 1 and engine.stats().copy_times is None
 
 
 BAD = [torch.rand(3, 8, 8), torch.rand(1, 4, 8, 8), torch.zeros(1, 3, 8, 8, dtype=torch.uint8)]

@@ -70,7 +70,8 @@ def test_large_frames_on_cpu_are_tiled_for_the_cache_within_40db():
     default = Engine(module, 4, EngineConfig(device="cpu", precision="fp32"))
     whole = Engine(module, 4, EngineConfig(device="cpu", precision="fp32", cpu_tile=0))
     assert "tiles" in default.describe() and "tile" not in whole.describe()
-    assert default._cache_tiles(300, 400) is not None and default._cache_tiles(180, 320) is None
+    area = default.step.tiling.cache_area
+    assert cache_tiles(300, 400, area, 16) is not None and cache_tiles(180, 320, area, 16) is None
     assert psnr_db(default(x), whole(x)) >= 40
 
 
@@ -102,7 +103,7 @@ def test_engine_tiles_after_a_real_out_of_memory_error_and_says_so_once():
     x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
     y = engine(x)
     assert torch.equal(y, F.interpolate(x, scale_factor=2, mode="nearest"))
-    assert engine.tile == 64  # 512 -> 256 -> 128 -> 64
+    assert engine.stats().fallback_tiles == {(1, 3, 512, 512): 64}  # 512 -> 256 -> 128 -> 64, for this shape
     assert len(notices) == 1 and "out of memory" in notices[0]
     engine(x)  # the tile that worked is kept: no new failure, no new notice
     assert len(notices) == 1

@@ -102,7 +102,7 @@ def test_submit_collect_hands_batches_back_in_order(onnx_cpu):
 
 def test_interface_matches_the_torch_engine(onnx_cpu):
     assert onnx_cpu.precision == "fp32" and onnx_cpu.device == torch.device("cpu")
-    assert onnx_cpu.copy_times is None  # no copies on the CPU, as Engine
+    assert onnx_cpu.stats().copy_times is None  # no copies on the CPU, as Engine
     assert onnx_cpu.describe().startswith("onnxruntime CPUExecutionProvider fp32")
     with pytest.raises(VSRError, match="frames must be"):
         onnx_cpu(np.zeros((1, 8, 8, 4), np.uint8))
@@ -240,7 +240,7 @@ def test_cuda_provider_io_binding_matches_cpu(light, onnx_cpu):
     got = run_pipelined(engine, frames)
     for g, f in zip(got, frames, strict=True):
         assert g.dtype == np.uint8 and np.abs(g.astype(int) - onnx_cpu(f).astype(int)).max() <= 1
-    assert engine.copy_times.batches == 3 and engine.copy_times.compute_ms > 0
+    assert engine.stats().copy_times.batches == 3 and engine.stats().copy_times.compute_ms > 0
     y = engine(frames_to_float(as_frame_tensor(frames[0])))
     assert y.device.type == "cpu" and y.dtype == torch.float32
     ref = float_to_frames(y, torch.uint8).numpy()

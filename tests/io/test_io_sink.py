@@ -35,7 +35,7 @@ def _copy(src: Path, out: Path, settings: EncodeSettings | None = None, scale: i
             source = VideoSource(info, sink.copy_streams, sink.encode_streams, notes.append)
             for item in source.items(lambda: False):
                 if isinstance(item, Frame):
-                    sink.write_frame(np.repeat(np.repeat(item.rgb, scale, 0), scale, 1), item.pts)
+                    sink.write_frame(np.repeat(np.repeat(item.picture.rgb, scale, 0), scale, 1), item.pts)
                 elif hasattr(item, "frame"):
                     sink.write_audio(item.stream_index, item.frame)
                 else:

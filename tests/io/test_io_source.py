@@ -10,6 +10,7 @@ import pytest
 
 from vsr.errors import InputError, MediaError
 from vsr.io import AudioFrames, Frame, TimeRange, VideoSource, probe
+from vsr.io.picture import YuvPicture
 
 from ..media_factory import AudioSpec, make_clip
 
@@ -44,7 +45,8 @@ def test_vfr_frames_keep_their_timestamps(vfr: Path) -> None:
     assert [f.index for f in frames] == list(range(len(VFR_PTS)))
     times = [Fraction(f.pts) * f.time_base for f in frames]
     assert times == [Fraction(p, 25) for p in VFR_PTS]
-    assert frames[0].key_frame and frames[0].rgb.shape == (36, 64, 3) and frames[0].rgb.dtype == np.uint8
+    rgb = frames[0].picture.rgb
+    assert frames[0].key_frame and rgb.shape == (36, 64, 3) and rgb.dtype == np.uint8
 
 
 def test_time_range_gives_the_frames_inside_it(vfr: Path) -> None:
@@ -60,8 +62,10 @@ def test_time_range_gives_the_frames_inside_it(vfr: Path) -> None:
 def test_max_frames_and_planes(vfr: Path) -> None:
     info = probe(vfr)
     frames = _items(info, max_frames=2, planes=True)
-    assert len(frames) == 2 and frames[0].rgb is None and frames[0].pix_fmt == "yuv420p"
-    assert [p.shape for p in frames[0].planes] == [(36, 64), (18, 32), (18, 32)]
+    picture = frames[0].picture
+    assert len(frames) == 2 and isinstance(picture, YuvPicture) and picture.format == info.yuv_format
+    assert picture.format.pix_fmt == "yuv420p" and picture.format.chroma_loc == info.chroma_location
+    assert [p.shape for p in picture.planes] == [(36, 64), (18, 32), (18, 32)]
     assert frames[0].batch_key == frames[1].batch_key
 
 

@@ -171,15 +171,14 @@ def test_nearest_engine_keeps_dtype_and_pixels():
 
 
 def test_nearest_engine_upscales_yuv_planes_into_the_target_format():
-    from vsr.engine.colour import unpack_frames
-
     batch = _model_batch(10, 6, 2, 2, on_device=True)  # what the pipeline hands a GPU engine: 4:2:0 planes
     assert batch.source.plane_shapes == ((6, 10), (3, 5), (3, 5))
     engine = NearestEngine(2)
-    frames = unpack_frames(engine(batch), batch.target)
-    assert len(frames) == 2 and engine.kinds == {"planes"}
-    for src, dst in zip(batch.planes, frames, strict=True):
-        for a, b in zip(src, dst, strict=True):
+    pictures = engine(batch)
+    assert len(pictures) == 2 and engine.kinds == {"planes"}
+    for src, dst in zip(batch.planes, pictures, strict=True):
+        assert dst.format == batch.target
+        for a, b in zip(src, dst.planes, strict=True):
             assert b.shape == (a.shape[0] * 2, a.shape[1] * 2) and np.array_equal(b[::2, ::2], a)
     assert isinstance(_model_batch(10, 6, 2, 2, on_device=False), np.ndarray)  # host colour: RGB frames
 
@@ -202,18 +201,22 @@ def test_io_only_run_encodes_every_frame_at_the_output_size(tmp_path, colour):
 
 def test_cuda_times_exclude_the_warm_up():
     from vsr.engine.cuda import CopyTimes
+    from vsr.engine.interface import EngineStats
 
-    class FakeEngine:
-        copy_times = CopyTimes(h2d_ms=1.5, compute_ms=10.0, d2h_ms=2.0, batches=2, h2d_bytes=100, d2h_bytes=1600)
+    class CountingEngine:  # only the counters of a CUDA engine, which this machine may not have
+        times = CopyTimes(h2d_ms=1.5, compute_ms=10.0, d2h_ms=2.0, batches=2, h2d_bytes=100, d2h_bytes=1600)
 
-    engine = FakeEngine()
+        def stats(self) -> EngineStats:
+            return EngineStats(2, copy_times=self.times)
+
+    engine = CountingEngine()
     before = _copy_times(engine)  # a snapshot, not the live counters
-    t = engine.copy_times
+    t = engine.times
     t.h2d_ms, t.compute_ms, t.d2h_ms, t.batches, t.h2d_bytes, t.d2h_bytes = 4.5, 30.0, 8.0, 8, 400, 6400
     delta = _times_since(before, _copy_times(engine))
     assert delta == {"h2d_ms": 3.0, "compute_ms": 20.0, "d2h_ms": 6.0, "batches": 6, "h2d_bytes": 300,
                      "d2h_bytes": 4800}
-    assert _times_since(None, None) is None and _copy_times(object()) is None  # the CPU engine has no counters
+    assert _times_since(None, None) is None  # the CPU engine has no counters
 
 
 def test_nvidia_smi_parsing_and_absence(monkeypatch, tmp_path):

@@ -12,7 +12,8 @@ import pytest
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
 from pipelines.upscale import run_upscale
-from vsr.io import VideoSource, probe
+from vsr.io import Frame, VideoSource, probe
+from vsr.io.picture import RgbPicture, YuvPicture
 
 from ..conftest import SHARED
 from ..media_factory import AudioSpec, decode_info, frame_rgb, make_clip, stream_packets
@@ -69,13 +70,14 @@ def test_frames_come_as_planes_only_when_asked():
     assert info.chroma_location == 1  # H.264: left-sited chroma, which the conversion honours
     for planes in (False, True):
         source = VideoSource(info, set(), set(), lambda m: None, max_frames=2, planes=planes)
-        frames = [f for f in source.items(lambda: False) if hasattr(f, "rgb")]
+        frames = [f for f in source.items(lambda: False) if isinstance(f, Frame)]
         assert len(frames) == 2
         if planes:
-            assert frames[0].rgb is None and [p.shape for p in frames[0].planes] == [(240, 320), (120, 160)] * 1 + \
-                [(120, 160)]
+            picture = frames[0].picture
+            assert isinstance(picture, YuvPicture)
+            assert [p.shape for p in picture.planes] == [(240, 320), (120, 160), (120, 160)]
         else:
-            assert frames[0].planes is None and frames[0].rgb.shape == (240, 320, 3)
+            assert isinstance(frames[0].picture, RgbPicture) and frames[0].picture.rgb.shape == (240, 320, 3)
 
 
 def test_formats_it_cannot_take_fall_back_to_the_host_with_a_notice(tmp_path):

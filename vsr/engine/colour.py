@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vsr.io.picture import MATRICES, SITING, YuvFormat
 
 # {crv, cbu, cgu, cgv} in 16.16 fixed point, scaled by 255/224 (libswscale/yuv2rgb.c), by AVColorSpace code.
 _SWS_COEFFS = {
@@ -38,55 +39,12 @@ _SWS_COEFFS = {
     9: (110013, 140363, 12277, 42626),  # BT.2020 NCL
     10: (110013, 140363, 12277, 42626),  # BT.2020 CL: swscale converts it as NCL, so do we
 }
-MATRICES = frozenset(_SWS_COEFFS)
 ChromaUpsampling = Literal["bilinear", "swscale-deep"]
-# AVChromaLocation -> (x, y) of a chroma sample in luma pixels from its block's top-left sample.
-# 0 (unspecified) is centred, as swscale takes it.
-SITING = {0: (0.5, 0.5), 1: (0.0, 0.5), 2: (0.5, 0.5), 3: (0.0, 0.0), 4: (0.5, 0.0), 5: (0.0, 1.0), 6: (0.5, 1.0)}
 
 
-@dataclass(frozen=True)
-class YuvFormat:
-    """What a batch of planes is: carried from the decoder side to the encoder side of the engine."""
-
-    width: int
-    height: int
-    shift_w: int  # log2 of the horizontal chroma subsampling (1 for 4:2:0 and 4:2:2)
-    shift_h: int  # log2 of the vertical chroma subsampling (1 for 4:2:0)
-    bits: int
-    matrix: int  # AVColorSpace code
-    full_range: bool
-    chroma_loc: int = 0  # AVChromaLocation code
-
-    def __post_init__(self) -> None:
-        if self.matrix not in MATRICES:
-            raise ValueError(f"unsupported matrix {self.matrix}; known: {sorted(MATRICES)}")
-        if self.chroma_loc not in SITING:
-            raise ValueError(f"unknown chroma location {self.chroma_loc}")
-        if not 8 <= self.bits <= 15 or self.shift_w not in (0, 1) or self.shift_h not in (0, 1):
-            raise ValueError(f"unsupported layout: {self.bits} bits, chroma shifts {self.shift_w}, {self.shift_h}")
-
-    @property
-    def chroma_size(self) -> tuple[int, int]:
-        """(width, height) of a chroma plane: odd sizes round up, as FFmpeg's AV_CEIL_RSHIFT does."""
-        return -(-self.width >> self.shift_w), -(-self.height >> self.shift_h)
-
-    @property
-    def plane_shapes(self) -> tuple[tuple[int, int], ...]:
-        cw, ch = self.chroma_size
-        return (self.height, self.width), (ch, cw), (ch, cw)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.uint8 if self.bits <= 8 else torch.int16
-
-    @property
-    def elements_per_frame(self) -> int:
-        return sum(h * w for h, w in self.plane_shapes)
-
-    @property
-    def bytes_per_frame(self) -> int:
-        return self.elements_per_frame * (1 if self.bits <= 8 else 2)
+def plane_dtype(fmt: YuvFormat) -> torch.dtype:
+    """The torch dtype of `fmt`'s samples: uint8, or int16 holding 0..2^bits-1 (every op on every device)."""
+    return torch.uint8 if fmt.bits <= 8 else torch.int16
 
 
 def _levels(bits: int, full_range: bool) -> tuple[float, float, float, float]:
@@ -278,8 +236,8 @@ def pack_frames(frames: Sequence[Sequence[np.ndarray]], fmt: YuvFormat,
     copied once, straight into one (N, elements_per_frame) CPU buffer (`out`: pinned memory, say)."""
     n = len(frames)
     if out is None:
-        out = torch.empty((n, fmt.elements_per_frame), dtype=fmt.dtype)
-    if out.shape != (n, fmt.elements_per_frame) or out.dtype != fmt.dtype or out.device.type != "cpu":
+        out = torch.empty((n, fmt.elements_per_frame), dtype=plane_dtype(fmt))
+    if out.shape != (n, fmt.elements_per_frame) or out.dtype != plane_dtype(fmt) or out.device.type != "cpu":
         raise ValueError(f"pack buffer {tuple(out.shape)} {out.dtype} does not fit {n} frames of {fmt}")
     host = out.numpy().view(np.uint16) if fmt.bits > 8 else out.numpy()  # int16 storage, uint16 samples
     sizes = np.cumsum([0] + [h * w for h, w in fmt.plane_shapes])

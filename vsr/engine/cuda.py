@@ -1,43 +1,36 @@
-"""CUDA data movement: integer frames through pinned buffers, three streams, and no host synchronisation in submit.
+"""The CUDA scheduler: pinned slots, upload/compute/download streams, events, and no host synchronisation in submit.
 
-`CudaPipeline.submit(x)` stages a CPU batch (uint8/uint16 frames, or float) into a pinned buffer, uploads it on the
-upload stream, runs `run` on the compute stream once the upload's event has fired (conversion to float, the
-model, the numeric guard's per-frame flags and the quantisation back to integers all happen there), and queues the
-download of the result and the flags into pinned buffers on the download stream. Uploads and downloads have a
+`CudaScheduler.submit(batch)` packs a batch (RGB frames, YUV pictures, float images: vsr/engine/frames.py) into a
+pinned staging buffer, uploads it on the upload stream, runs the step on the compute stream once the upload's
+event has fired (conversion to float, the model, the numeric guard's flags and the quantisation all happen
+there: vsr/engine/forward.py; or onnxruntime bound to the same stream: vsr/engine/onnx_engine.py), and queues the
+download of the result and the flags into pinned memory on the download stream. Uploads and downloads have a
 stream each: on one shared stream the upload of batch k+1 would queue behind the download of batch k, which waits
 for k's compute. Nothing in `submit` waits for the GPU, so the caller prepares batch k+1 while k computes.
 
-`collect()` waits only for the oldest batch's download, reads its guard flags (already on the host by then) and
-lets `repair` recompute the flagged frames from the slot's input, which stays in its pinned buffer until then.
+`collect()` waits only for the oldest batch's download, reads its guard flags (already on the host by then),
+lets the step repair the flagged frames from the slot's input, and hands the result back unpacked. Each result
+has its own pinned buffer from torch's caching host allocator, which recycles a buffer once the caller has
+dropped the frames and the copies that used it have finished: no copy on collect, and host memory stays
+bounded by the frames alive downstream (the pipeline's queues).
 
 Integrated GPUs (Jetson) share memory with the CPU: the pinned staging copy of the input would be a pure extra
-memcpy, so the caller's batch is copied to the device directly (`staging=False`).
+memcpy, so the batch's own host tensor is copied to the device directly (`staging=False`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
+from vsr.engine.frames import EngineBatch
+from vsr.engine.schedulers import Step
 from vsr.engine.tiling import is_out_of_memory
 
-Run = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-Repair = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 EventPair = tuple[torch.cuda.Event, torch.cuda.Event]
-
-
-class Staged(Protocol):
-    """A batch that packs itself into the staging buffer (YUV planes: straight from the decoder's buffers)."""
-
-    shape: torch.Size
-    dtype: torch.dtype
-
-    def fill(self, out: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass
@@ -60,58 +53,40 @@ class CopyTimes:
 
 
 @dataclass
-class _Slot:
-    """Host buffers and events of one batch in flight; reused once that batch has been collected."""
+class _InFlight:
+    """One batch on the GPU: its slot (the staged input), its batch, where its result lands, its events."""
 
-    host_in: torch.Tensor | None = None
-    host_out: torch.Tensor | None = None
-    host_flags: torch.Tensor | None = None
+    slot: int
+    batch: EngineBatch
+    host_in: torch.Tensor
+    host_out: torch.Tensor
+    host_flags: torch.Tensor | None
     events: list[torch.cuda.Event] = field(default_factory=list)
-    repair: Repair | None = None
 
 
 def _event() -> torch.cuda.Event:
     return torch.cuda.Event(enable_timing=True)
 
 
-@contextlib.contextmanager
-def math_flags(exact: bool, benchmark: bool) -> Iterator[None]:
-    """cuDNN/cuBLAS settings for one model call: TF32 off when fp32 must be exact (Ampere and later use TF32 for
-    fp32 convolutions by default, ~1e-3 relative error), cudnn.benchmark for the fixed shapes of a video."""
-    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
-    torch.backends.cudnn.allow_tf32 = not exact
-    torch.backends.cuda.matmul.allow_tf32 = not exact
-    torch.backends.cudnn.benchmark = benchmark
-    try:
-        yield
-    finally:
-        (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
-         torch.backends.cudnn.benchmark) = saved
+class CudaScheduler:
+    """Runs `step` on each batch with overlapped copies; `depth` batches in flight (`submit` raises when all slots
+    are busy: collect first), which bounds the staging memory to `depth` input buffers."""
 
-
-class CudaPipeline:
-    """Runs each batch's `run` (device batch in, (device result, device flags) out) with overlapped copies.
-
-    `depth` batches may be in flight; `submit` raises when all slots are busy (collect first), which bounds the
-    pinned memory to `depth` sets of buffers.
-    """
-
-    def __init__(self, device: torch.device, depth: int = 2, staging: bool = True,
+    def __init__(self, step: Step, device: torch.device, depth: int = 2, staging: bool = True,
                  notice: Callable[[str], None] | None = None) -> None:
-        self.device = device
-        self.staging = staging
+        self.step, self.device, self.depth, self.staging = step, device, depth, staging
         self.notice = notice or (lambda msg: None)
         self.upload_stream = torch.cuda.Stream(device)
         self.download_stream = torch.cuda.Stream(device)
         self.compute_stream = torch.cuda.Stream(device)
-        self.slots = [_Slot() for _ in range(depth)]
-        self.free = deque(range(depth))
-        self.in_flight: deque[int] = deque()
+        self._staging: list[torch.Tensor | None] = [None] * depth
+        self._free = deque(range(depth))
+        self._queue: deque[_InFlight] = deque()
         self.times = CopyTimes()
         self._pageable = False  # set after pinned memory ran out: slower (synchronous) copies, never wrong
 
     def __len__(self) -> int:
-        return len(self.in_flight)
+        return len(self._queue)
 
     def _host(self, buf: torch.Tensor | None, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
         if buf is not None and buf.shape == shape and buf.dtype == dtype:
@@ -126,81 +101,83 @@ class CudaPipeline:
                 self.notice("out of pinned host memory: copying through pageable memory (slower)")
         return torch.empty(shape, dtype=dtype)
 
-    def submit(self, x: torch.Tensor | Staged, run: Run, repair: Repair) -> None:
-        """Queue one CPU batch (a tensor, or anything with shape, dtype and `fill(buffer)`); returns once its input
-        has been staged, not once it has run. `repair(input, result, flags)` fixes the result at collect."""
-        if not self.free:
-            raise RuntimeError("CudaPipeline: all slots busy; collect() before submitting more")
-        index = self.free.popleft()
+    def submit(self, batch: EngineBatch) -> None:
+        """Queue one batch; returns once its input has been staged, not once it has run."""
+        if not self._free:
+            raise RuntimeError("CudaScheduler: all slots busy; collect() before submitting more")
+        index = self._free.popleft()
         try:
-            self._queue(self.slots[index], x, run)
-            self.slots[index].repair = repair
+            self._queue.append(self._queue_batch(index, batch))
         except BaseException:
-            # The slot goes back (an out-of-memory error must not lose it), once nothing still reads its buffers.
+            # The slot goes back (an out-of-memory error must not lose it), once nothing still reads its buffer.
             self.upload_stream.synchronize()
-            self.free.appendleft(index)
+            self._free.appendleft(index)
             raise
-        self.in_flight.append(index)
 
-    def _queue(self, slot: _Slot, x: torch.Tensor | Staged, run: Run) -> None:
-        staged = self.staging or not isinstance(x, torch.Tensor)
-        if staged:
-            slot.host_in = self._host(slot.host_in, x.shape, x.dtype)
-            # the only host-side copy; this slot's last upload finished before it was collected
-            if isinstance(x, torch.Tensor):
-                slot.host_in.copy_(x)
-            else:
-                x.fill(slot.host_in)
-        else:
-            slot.host_in = x
+    def _stage(self, index: int, batch: EngineBatch) -> torch.Tensor:
+        """The batch's input on the host: packed into the slot's pinned buffer (this slot's last upload finished
+        before it was collected), or the batch's own tensor without staging."""
+        if not self.staging:
+            return batch.host()
+        buf = self._staging[index] = self._host(self._staging[index], batch.shape, batch.dtype)
+        batch.fill(buf)  # the only host-side copy
+        return buf
+
+    def _queue_batch(self, index: int, batch: EngineBatch) -> _InFlight:
+        host_in = self._stage(index, batch)
+        pinned = host_in.is_pinned()
         # Each stream's start event fires when that stream reaches it, so start->end is the work itself.
         h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = (_event() for _ in range(6))
         with torch.cuda.stream(self.upload_stream):
             h2d_start.record()
-            x_dev = slot.host_in.to(self.device, non_blocking=staged)  # (from pageable memory: synchronous)
+            x_dev = host_in.to(self.device, non_blocking=pinned)  # (from pageable memory: synchronous)
             h2d_end.record()
         self.compute_stream.wait_event(h2d_end)
         with torch.cuda.stream(self.compute_stream):
             run_start.record()
             x_dev.record_stream(self.compute_stream)  # allocated on the upload stream, used here
-            y, flags = run(x_dev)
+            y, flags = self.step.run(x_dev, batch)
             run_end.record()
-        slot.host_out = self._host(slot.host_out, y.shape, y.dtype)
-        slot.host_flags = self._host(slot.host_flags, flags.shape, flags.dtype)
+        host_out = self._host(None, y.shape, y.dtype)
+        host_flags = self._host(None, flags.shape, flags.dtype) if flags is not None else None
         self.download_stream.wait_event(run_end)
         with torch.cuda.stream(self.download_stream):
             d2h_start.record()
             y.record_stream(self.download_stream)
-            flags.record_stream(self.download_stream)
-            slot.host_out.copy_(y, non_blocking=True)
-            slot.host_flags.copy_(flags, non_blocking=True)
+            host_out.copy_(y, non_blocking=True)
+            if flags is not None and host_flags is not None:
+                flags.record_stream(self.download_stream)
+                host_flags.copy_(flags, non_blocking=True)
             d2h_end.record()
-        slot.events = [h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end]
-        self.times.h2d_bytes += slot.host_in.numel() * slot.host_in.element_size()
+        self.times.h2d_bytes += host_in.numel() * host_in.element_size()
         self.times.d2h_bytes += y.numel() * y.element_size()
+        return _InFlight(index, batch, host_in, host_out, host_flags,
+                         [h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end])
 
     def oldest_ready(self) -> bool:
         """Whether `collect()` would return at once (the oldest batch's download has finished)."""
-        return bool(self.in_flight) and self.slots[self.in_flight[0]].events[-1].query()
+        return bool(self._queue) and self._queue[0].events[-1].query()
 
-    def collect(self) -> torch.Tensor:
-        """Wait for the oldest batch and return its result as a CPU tensor of its own (flagged frames repaired)."""
-        index = self.in_flight.popleft()
-        slot = self.slots[index]
+    def collect(self) -> object:
+        """Wait for the oldest batch and return its result, unpacked by its batch (flagged frames repaired)."""
+        done = self._queue.popleft()
         try:
-            h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = slot.events
+            h2d_start, h2d_end, run_start, run_end, d2h_start, d2h_end = done.events
             d2h_end.synchronize()  # also means the slot's upload is done: the download waited for it via compute
-            assert slot.host_out is not None and slot.host_flags is not None and slot.host_in is not None
-            out = slot.host_out.clone()  # the pinned buffer is reused by a later batch
-            if bool(slot.host_flags.any()):
-                assert slot.repair is not None
-                slot.repair(slot.host_in, out, slot.host_flags)
+            if done.host_flags is not None and bool(done.host_flags.any()):
+                self.step.repair(done.host_in, done.host_out, done.host_flags, done.batch)
             self.times.add((h2d_start, h2d_end), (run_start, run_end), (d2h_start, d2h_end))
         finally:
-            if not self.staging:
-                slot.host_in = None  # the caller's tensor: do not keep it alive
-            self.free.append(index)
-        return out
+            self._free.append(done.slot)
+        return done.batch.result(done.host_out)
+
+    def close(self) -> None:
+        """Wait for the batches in flight and drop them with the staging buffers."""
+        if self._queue:
+            torch.cuda.synchronize(self.device)
+        self._queue.clear()
+        self._free = deque(range(self.depth))
+        self._staging = [None] * self.depth
 
 
 def is_integrated(device: torch.device) -> bool:
@@ -225,10 +202,14 @@ def auto_batch(probe: Callable[[int], None], device: torch.device, host_bytes_pe
     """The largest batch (<= cap) whose peak GPU memory fits `headroom` of the free GPU memory and whose pinned
     buffers (`depth` batches in flight, `host_bytes_per_frame` each) fit `host_share` of the available host memory.
 
-    `probe(n)` runs one batch of n realistic frames; its peak allocation at batch 1 and 2 gives the per-frame cost.
+    `probe(n)` runs one batch of n realistic frames; its peak allocation at batch 1 and 2 (each measured on its
+    second run) gives the per-frame cost.
     """
     peaks = []
     for n in (1, 2):
+        # Once before measuring: cuDNN's benchmark tries every algorithm of a new shape with workspaces far larger
+        # than the chosen one keeps, and those would count in the peak.
+        probe(n)
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)

@@ -21,21 +21,22 @@ from torch import nn
 OUTPUT_LIMIT = 8.0
 
 
-def wider(dtype: torch.dtype) -> torch.dtype:
-    """The precision a flagged frame is recomputed in: fp32 for fp16/bf16, fp64 for fp32."""
-    return torch.float64 if dtype == torch.float32 else torch.float32
+def wider(dtype: torch.dtype) -> list[torch.dtype]:
+    """The precisions a flagged frame is recomputed in, in turn, until its output is finite: fp32 then fp64 for
+    fp16/bf16 (SAFMN++'s exact activations on a one-pixel checkerboard pass fp32's range too), fp64 for fp32."""
+    return [torch.float64] if dtype == torch.float32 else [torch.float32, torch.float64]
 
 
 def untrusted(y: torch.Tensor, reduced: bool) -> torch.Tensor:
     """(N,) bool on y's device: the frames of raw model output `y` (N, C, H, W) to recompute.
 
-    Reduced precision: not finite or beyond OUTPUT_LIMIT (amax propagates NaN, and NaN <= limit is False, so one
-    reduction finds all three). fp32: not finite; the per-frame sum is finite exactly when every element is (a
-    finite sum overflowing needs values ~1e32, which deserve the fp64 recomputation anyway).
+    Reduced precision: not finite or beyond +-OUTPUT_LIMIT; fp32: not finite. Per-frame amax and amin read the
+    output in place (no |y| copy the size of the output) and propagate NaN, and NaN <= limit is False, so two
+    reductions find all three. In fp32 the limit is the largest float: only non-finite frames are flagged.
     """
-    if reduced:
-        return ~(y.abs().amax(dim=(1, 2, 3)) <= OUTPUT_LIMIT)
-    return ~torch.isfinite(y.sum(dim=(1, 2, 3), dtype=torch.float32))
+    limit = OUTPUT_LIMIT if reduced else torch.finfo(y.dtype).max
+    dims = (1, 2, 3)
+    return ~((y.amax(dim=dims) <= limit) & (y.amin(dim=dims) >= -limit))
 
 
 class WiderModels:
@@ -47,7 +48,8 @@ class WiderModels:
         self._copies: dict[torch.dtype, nn.Module] = {}
 
     def __call__(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """The model on float `x` (moved to the device) computed in `dtype`, clamped to +-OUTPUT_LIMIT."""
+        """The model on float `x` (moved to the device) computed in `dtype`, clamped to +-OUTPUT_LIMIT (NaN
+        stays NaN: the caller escalates)."""
         model = self._copies.get(dtype)
         if model is None:
             model = copy.deepcopy(self._module).to(self.device, dtype).eval()
@@ -56,20 +58,30 @@ class WiderModels:
             y = model(x.to(self.device, dtype))
         return y.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT).float()
 
+    def escalate(self, x: torch.Tensor, dtypes: list[torch.dtype]) -> torch.Tensor:
+        """The model on one frame `x` in each of `dtypes` in turn until the output is finite. A value still not
+        finite in the widest (none seen) becomes 0 or +-OUTPUT_LIMIT: a non-finite value is never quantised."""
+        for dtype in dtypes:
+            y = self(x, dtype)
+            if bool(torch.isfinite(y).all()):
+                return y
+        return torch.nan_to_num(y, nan=0.0, posinf=OUTPUT_LIMIT, neginf=-OUTPUT_LIMIT)
 
-def recompute(models: WiderModels, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, dtype: torch.dtype,
-              to_float: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+
+def recompute(models: WiderModels, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor,
+              dtypes: list[torch.dtype], to_float: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
               from_float: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> int:
-    """Replace, in place, the frames of `out` that `flags` marks with the model recomputed in `dtype` from input `x`
-    (`to_float`/`from_float`: the batch's conversions to and from the model's float tensor); returns how many."""
+    """Replace, in place, the frames of `out` that `flags` marks with the model recomputed in the wider `dtypes`
+    from input `x` (`to_float`/`from_float`: the batch's conversions to and from the model's float tensor);
+    returns how many."""
     index = torch.nonzero(flags.cpu()).flatten().tolist()
     for i in index:
-        y = models(to_float(x[i:i + 1].to(models.device)), dtype)
+        y = models.escalate(to_float(x[i:i + 1].to(models.device)), dtypes)
         out[i:i + 1] = from_float(y).to(out.device, out.dtype)
     return len(index)
 
 
 def guarded(models: WiderModels, x: torch.Tensor, y: torch.Tensor, reduced: bool) -> torch.Tensor:
     """Raw float output `y` of float input `x`, with its untrusted frames recomputed (in place) by `models`."""
-    recompute(models, x, y, untrusted(y, reduced), torch.float32 if reduced else torch.float64)
+    recompute(models, x, y, untrusted(y, reduced), wider(torch.float16 if reduced else torch.float32))
     return y

@@ -6,9 +6,10 @@ integer frames (N, H, W, 3) uint8/uint16, numpy or torch (the same kind and dtyp
 conversions are vsr/engine/frames.py's, the same as the torch engine's.
 
 - CPU provider: `session.run` on numpy arrays.
-- CUDA / TensorRT providers (with a CUDA build of torch): IO binding. The frames go up as integers from a pinned
-  buffer, become float on the GPU, are bound as the session's input by pointer, the output is bound to a torch
-  CUDA tensor of this engine's, quantised on the GPU and comes back as integers. Nothing goes through numpy.
+- CUDA / TensorRT providers (with a CUDA build of torch): IO binding under the same CUDA scheduler as the torch
+  engine (vsr/engine/cuda.py: pinned slots, upload/compute/download streams, events). The frames go up as
+  integers, become float on the GPU, are bound as the session's input by pointer, the output is bound to a torch
+  CUDA tensor, quantised on the GPU and comes back as integers. Nothing goes through numpy.
 - TensorRT: fp16 flag, engine and timing caches in <cache>/tensorrt, an explicit shape profile built from the
   first batch and widened (one rebuild, with a notice) when a batch falls outside it.
 
@@ -20,16 +21,16 @@ what the tests without a GPU check; docs/onnx.md says what has and has not run.
 from __future__ import annotations
 
 import copy
-from collections import deque
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from vsr.engine.frames import RgbFrames, YuvBatch, checked_batch, float_to_frames, frames_to_float
+from vsr.engine.frames import EngineBatch
+from vsr.engine.interface import EngineStats, ScheduledEngine
 from vsr.engine.onnx_export import MIN_FP16_PSNR_DB, export_bytes
 from vsr.engine.onnx_providers import (
     CPU,
@@ -48,41 +49,14 @@ from vsr.engine.onnx_providers import (
     tensorrt_cache_dir,
     version_tuple,
 )
+from vsr.engine.schedulers import Scheduler, SyncScheduler
 from vsr.errors import ConfigError, ModelError
 
 # ---- the engine ------------------------------------------------------------------------------------------------
 
 
-def _rgb_or_float(x):
-    """The torch engine's input check; YUV planes are the torch engine's alone."""
-    t, rep, numpy_out = checked_batch(x)
-    if isinstance(t, YuvBatch):
-        raise ConfigError("the onnxruntime engine takes RGB frames or float tensors, not YUV planes",
-                          hint="use {colour} host")
-    return t, rep, numpy_out
-
-
-@dataclass
-class _Slot:
-    """Buffers and events of one batch in flight on the GPU; reused once that batch is collected."""
-
-    buffers: dict = field(default_factory=dict)
-    events: list = field(default_factory=list)
-    numpy: bool = False  # hand the result back as a numpy array
-
-    def buffer(self, key: str, shape, dtype: torch.dtype, device: torch.device | None = None) -> torch.Tensor:
-        buf = self.buffers.get(key)
-        if buf is None or buf.shape != torch.Size(shape) or buf.dtype != dtype:
-            if device is None:  # host staging
-                buf = torch.empty(shape, dtype=dtype, pin_memory=True)
-            else:
-                buf = torch.empty(shape, dtype=dtype, device=device)
-            self.buffers[key] = buf
-        return buf
-
-
-class OnnxEngine:
-    """The model exported and run by onnxruntime, with `Engine`'s interface (see the module docstring).
+class OnnxEngine(ScheduledEngine):
+    """The model exported and run by onnxruntime, a `FrameEngine` (see the module docstring).
 
     `backend`: "onnxruntime" (the best provider installed, as `choose_providers` orders them) or "tensorrt"
     (TensorRT required). `precision`: fp32 or fp16 (auto: fp16 on a GPU, else fp32). `device`: auto, cpu, cuda or
@@ -90,6 +64,8 @@ class OnnxEngine:
     batch's). `input_shape` (N, H, W): build the TensorRT engine now for that batch instead of on the first
     batch. `io_binding`: None binds on the GPU providers only; True on the CPU binds CPU tensors (tests).
     """
+
+    takes_yuv = True  # the batch's conversions are torch ops on the engine's device, around the session
 
     def __init__(self, module: nn.Module, scale: int, device: str = "cpu", threads: int = 0,
                  notice: Callable[[str], None] = print, precision: str = "fp32", backend: str = "onnxruntime",
@@ -102,13 +78,11 @@ class OnnxEngine:
         self.backend = backend
         kind = self._choose_device_and_precision(device, precision)
         self.providers, notices = choose_providers(kind, backend, self._ort.get_available_providers())
-        self.max_batch, self.depth = max_batch, max(1, depth)
+        self.max_batch, self.cuda_depth = max_batch, max(1, depth)
         self.cache = Path(cache_dir) if cache_dir is not None else tensorrt_cache_dir()
-        self.copy_times = None
         self.profile: ShapeProfile | None = None
         self._session = None
         self.active_providers: list[str] | None = None  # what the session really runs on
-        self._pending: deque = deque()  # CPU results, in submission order
         notices += self._choose_binding(kind, io_binding)
         for n in notices:
             notice(n)
@@ -116,13 +90,25 @@ class OnnxEngine:
         self._reference = copy.deepcopy(module) if self._trt and self.precision == "fp16" else None
         self._model = self._export(module)  # bytes, or the TensorRT cache's file
         self._stream = None
-        if self.device.type == "cuda":
-            self._start_gpu_staging()
+        self.scheduler = self._scheduler()
         if not self._trt:
             self._build()
             self._model = b""  # the session holds the model now
         elif input_shape is not None:
             self._session_for(*input_shape)
+
+    def _scheduler(self) -> Scheduler:
+        """On the GPU, the CUDA scheduler; onnxruntime runs on its compute stream (user_compute_stream), so its
+        kernels queue behind the upload and the float conversion, and the quantisation and download behind its
+        kernels, by stream order alone (its TensorRT provider syncs at the end of a run only for a user
+        stream; the CUDA events around the run then also time onnxruntime's own kernels)."""
+        if self.device.type != "cuda":
+            return SyncScheduler(weakref.proxy(self), self.device)  # (no engine <-> scheduler cycle)
+        from vsr.engine.cuda import CudaScheduler
+
+        scheduler = CudaScheduler(weakref.proxy(self), self.device, depth=self.cuda_depth, notice=self.notice)
+        self._stream = scheduler.compute_stream
+        return scheduler
 
     def _choose_device_and_precision(self, device: str, precision: str) -> str:
         """Sets `device_id` and `precision` (auto resolved); returns the device kind, cpu or cuda."""
@@ -150,23 +136,6 @@ class OnnxEngine:
         # where inputs are staged and computed: the GPU with IO binding, else the CPU (as `Engine.device`)
         self.device = torch.device("cuda", self.device_id) if self._bind and self._gpu else torch.device("cpu")
         return notices
-
-    def _start_gpu_staging(self) -> None:
-        """The engine's CUDA stream, its copy timers and `depth` slots of staging buffers."""
-        from vsr.engine.cuda import CopyTimes
-
-        # onnxruntime runs on this torch stream (user_compute_stream), so its kernels queue behind the upload
-        # and the float conversion, and the quantisation and download queue behind its kernels, by stream
-        # order alone. A host sync of torch's stream before each run would also order the input, but the
-        # output would then rest on onnxruntime's own end-of-run sync, which its TensorRT provider does only
-        # for a user stream; with one stream shared, the CUDA events around the run also time onnxruntime's
-        # own kernels. The stream is the engine's own (not the caller's current one, which may change): all
-        # of this engine's torch work runs inside `torch.cuda.stream(self._stream)`.
-        self._stream = torch.cuda.Stream(self.device)
-        self.copy_times = CopyTimes()
-        self._slots = [_Slot() for _ in range(self.depth)]
-        self._free = deque(range(self.depth))
-        self._in_flight: deque[int] = deque()
 
     # ---- export and sessions -------------------------------------------------------------------------------
 
@@ -222,7 +191,7 @@ class OnnxEngine:
                 self._build()
         return self._session
 
-    # ---- running -------------------------------------------------------------------------------------------
+    # ---- running: the step the scheduler calls ----------------------------------------------------------------
 
     def describe(self) -> str:
         providers = ", ".join(self.active_providers or self.providers)
@@ -234,15 +203,38 @@ class OnnxEngine:
             out += f", {graph}, profile {self.profile or 'from the first batch'}, cache {self.cache}"
         return out
 
-    def _run_bound(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Run on a dense float32 NCHW tensor (CUDA, or CPU for the tests) into `out`; both bound by pointer.
+    def stats(self) -> EngineStats:
+        from vsr.engine.cuda import CudaScheduler
+
+        times = self.scheduler.times if isinstance(self.scheduler, CudaScheduler) else None
+        return EngineStats(self.depth, copy_times=times)
+
+    def suggest_batch(self, height: int, width: int, cap: int = 32) -> int:
+        """The TensorRT profile's largest batch where one is set, else 1 (no memory probe for onnxruntime)."""
+        return max(1, min(cap, self.max_batch)) if self._trt and self.max_batch else 1
+
+    def run(self, x: torch.Tensor, batch: EngineBatch) -> tuple[torch.Tensor, None]:
+        """The scheduler's step: the batch (on the engine's device) through the session, packed back; no flags
+        (the exported graph has no guard: fp16 is checked against torch at export and, for TensorRT, on the first
+        frame)."""
+        # dense NCHW float32 (the frames' float view is channels_last; onnxruntime reads NCHW)
+        xf = batch.to_float(x).float().contiguous()
+        y = self._run_bound(xf) if self._bind else self._run_session(xf)
+        if self._reference is not None:
+            self._check_fp16(xf, y)
+        return batch.from_float(y), None
+
+    def repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, batch: EngineBatch) -> None:
+        raise AssertionError("the onnxruntime step flags no frames")
+
+    def _run_bound(self, x: torch.Tensor) -> torch.Tensor:
+        """Run on a dense float32 NCHW tensor (CUDA, or CPU for the tests); input and output bound by pointer.
 
         The exported graphs take and give float32 whatever their precision (the fp16 file casts inside), so the
         bound buffers are float32 either way."""
         n, _, h, w = x.shape
         session = self._session_for(n, h, w)
-        if out is None:
-            out = torch.empty(n, 3, h * self.scale, w * self.scale, dtype=torch.float32, device=x.device)
+        out = torch.empty(n, 3, h * self.scale, w * self.scale, dtype=torch.float32, device=x.device)
         kind, index = x.device.type, x.device.index or 0
         binding = session.io_binding()
         binding.bind_input(INPUT, kind, index, np.float32, tuple(x.shape), x.data_ptr())
@@ -253,102 +245,14 @@ class OnnxEngine:
             raise ModelError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
         return out
 
-    def _run_host(self, x: torch.Tensor) -> torch.Tensor:
-        """Float CPU tensor in, float32 CPU tensor in [0, 1] out (session.run on numpy, or bound CPU tensors)."""
-        x = x.detach().to("cpu", torch.float32).contiguous()
-        if self._bind:
-            return self._run_bound(x).clamp_(0.0, 1.0)
+    def _run_session(self, x: torch.Tensor) -> torch.Tensor:
+        """Float CPU tensor in, float32 CPU tensor out, through `session.run` on numpy."""
         session = self._session_for(x.shape[0], x.shape[2], x.shape[3])
         try:
-            y = session.run([OUTPUT], {INPUT: x.numpy()})[0]
+            y = session.run([OUTPUT], {INPUT: x.detach().cpu().numpy()})[0]
         except Exception as exc:
             raise ModelError(f"onnxruntime failed on a batch of {tuple(x.shape)}: {first_line(exc)}") from exc
-        return torch.from_numpy(y).clamp_(0.0, 1.0)
-
-    def _host(self, x):
-        t, rep, numpy_out = _rgb_or_float(x)
-        if isinstance(rep, RgbFrames):
-            y = float_to_frames(self._run_host(frames_to_float(t.cpu())), t.dtype)
-            return y.numpy() if numpy_out else y
-        return self._run_host(t)
-
-    def __call__(self, x):
-        """One batch, synchronously. On the GPU, as `Engine`: collect the batches in flight first."""
-        if self.device.type != "cuda":
-            return self._host(x)
-        if self._in_flight:
-            raise RuntimeError("engine(x) while batches are in flight: collect() them first")
-        self._submit_cuda(x)
-        return self._collect_slot(self._in_flight.pop())
-
-    def submit(self, x) -> None:
-        """Start a batch; its result comes out of `collect()` in submission order (see `can_submit`)."""
-        if self.device.type == "cuda":
-            self._submit_cuda(x)
-        else:
-            self._pending.append(self._host(x))
-
-    def collect(self):
-        """The oldest submitted batch's result (waits for it)."""
-        if self.device.type != "cuda":
-            if not self._pending:
-                raise RuntimeError("collect() without a submitted batch")
-            return self._pending.popleft()
-        if not self._in_flight:
-            raise RuntimeError("collect() without a submitted batch")
-        return self._collect_slot(self._in_flight.popleft())
-
-    def _collect_slot(self, index: int):
-        slot = self._slots[index]
-        start, uploaded, computed, downloaded = slot.events
-        downloaded.synchronize()
-        out = slot.buffers["host_out"].clone()  # the pinned buffer is reused by a later batch
-        self.copy_times.add((start, uploaded), (uploaded, computed), (computed, downloaded))
-        self._free.append(index)
-        return out.numpy() if slot.numpy else out
-
-    def _submit_cuda(self, x) -> None:
-        src, rep, numpy_out = _rgb_or_float(x)
-        frames = isinstance(rep, RgbFrames)
-        if not frames:
-            src = src.detach()
-        if not self._free:
-            raise RuntimeError("OnnxEngine: all slots busy; collect() before submitting more")
-        index = self._free.popleft()
-        slot = self._slots[index]
-        slot.numpy = numpy_out
-        if src.device.type == "cuda":  # a caller's GPU tensor: made on its current stream
-            self._stream.wait_stream(torch.cuda.current_stream(src.device))
-        start, uploaded, computed, downloaded = (torch.cuda.Event(enable_timing=True) for _ in range(4))
-        try:
-            with torch.cuda.device(self.device), torch.cuda.stream(self._stream), torch.inference_mode():
-                start.record()
-                if src.device.type == "cpu":
-                    staged = slot.buffer("host_in", src.shape, src.dtype)
-                    staged.copy_(src)  # this slot's previous upload finished before it was collected
-                    dev = staged.to(self.device, non_blocking=True)
-                else:
-                    dev = src.to(self.device)
-                uploaded.record()
-                # dense NCHW float32 (frames_to_float's result is a channels_last view; ORT reads NCHW)
-                xf = (frames_to_float(dev) if frames else dev.float()).contiguous()
-                n, _, h, w = xf.shape
-                out = slot.buffer("sr", (n, 3, h * self.scale, w * self.scale), torch.float32, self.device)
-                y = self._run_bound(xf, out)
-                if self._reference is not None:
-                    self._check_fp16(xf, y)
-                result = float_to_frames(y, src.dtype) if frames else y.clamp_(0.0, 1.0)
-                computed.record()
-                host = slot.buffer("host_out", result.shape, result.dtype)
-                host.copy_(result, non_blocking=True)
-                downloaded.record()
-        except BaseException:
-            self._free.appendleft(index)
-            raise
-        slot.events = [start, uploaded, computed, downloaded]
-        self.copy_times.h2d_bytes += src.numel() * src.element_size()
-        self.copy_times.d2h_bytes += result.numel() * result.element_size()
-        self._in_flight.append(index)
+        return torch.from_numpy(y)
 
     def _check_fp16(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """TensorRT fp16, once: the first frame against the fp32 torch model on the same GPU (>= 40 dB)."""
@@ -363,28 +267,3 @@ class OnnxEngine:
             raise ConfigError(f"TensorRT fp16 is {psnr:.1f} dB from the fp32 model on the first frame "
                               f"(< {MIN_FP16_PSNR_DB} dB)", hint="use {precision} fp32")
         self.notice(f"TensorRT fp16: {psnr:.1f} dB from the fp32 model on the first frame")
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight) if self.device.type == "cuda" else len(self._pending)
-
-    @property
-    def can_submit(self) -> bool:
-        """False when the next submit would have to wait: collect first (the GPU keeps `depth` in flight)."""
-        return self.in_flight < (self.depth if self.device.type == "cuda" else 1)
-
-    def close(self) -> None:
-        """Drop the results not collected and the staging buffers; the engine can still be called."""
-        self._pending.clear()
-        if self.device.type == "cuda":
-            if self._in_flight:
-                torch.cuda.synchronize(self.device)
-            self._in_flight.clear()
-            self._free = deque(range(self.depth))
-            self._slots = [_Slot() for _ in range(self.depth)]
-
-    def __enter__(self) -> OnnxEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,32 +1,32 @@
-"""Run an upscaling model on batches: device, precision, memory format, tiling, the numeric guard and CUDA copies.
+"""The torch engine: a model's forward step (vsr/engine/forward.py) under a scheduler, as a `FrameEngine`.
 
-Frames in, frames out: the engine takes integer RGB frames (N, H, W, 3) uint8/uint16 (numpy or torch) and returns
-frames of the same dtype, converted and quantised where the model runs (vsr/engine/frames.py). Float tensors
-(N, 3, H, W) in [0, 1] are taken too and come back as float (images, tests).
+Frames in, frames out: integer RGB frames (N, H, W, 3) uint8/uint16 (numpy or torch) come back as frames of the
+same kind and dtype, YUV or RGB pictures as pictures, float tensors (N, 3, H, W) in [0, 1] as float (images,
+tests); converted and quantised where the model runs (vsr/engine/frames.py). This module chooses: the device,
+the precision (auto on the CPU: `choose_cpu_precision`), the fused layers, torch.compile, and the scheduler
+(synchronous, CPU workers, or CUDA).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import sys
-import weakref
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from vsr.engine.cuda import math_flags
 from vsr.engine.device import choose_cpu_precision, dtype_name, probe_frames, resolve_device, resolve_precision
 from vsr.engine.fast_layers import with_fast_layers
-from vsr.engine.frames import Batch, Representation, RgbFrames, YuvBatch, checked_batch
-from vsr.engine.guard import WiderModels, recompute, untrusted, wider
-from vsr.engine.tiling import cache_tiles, run_with_tile_fallback, upscale_tiled
-from vsr.engine.workers import FrameWorkers
+from vsr.engine.forward import ForwardStep, Tiling
+from vsr.engine.frames import Batch, RgbFrames, as_batch
+from vsr.engine.interface import EngineStats, ScheduledEngine
+from vsr.engine.schedulers import Scheduler, SyncScheduler, WorkerScheduler, run_now
 from vsr.errors import ConfigError
+
+# torch.compile modes that replay CUDA graphs: before torch 2.13 a graph recorded on one thread asserts when
+# replayed on another (pytorch#123177)
+GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -57,285 +57,150 @@ class EngineConfig:
     cpu_workers: int = 0
 
 
-class Engine:
-    """Upscales batches of frames (or float tensors) with one model on one device.
+class Engine(ScheduledEngine):
+    """Upscales batches with one model on one device (see the module docstring); a `FrameEngine`.
 
     fp32 runs the model as it is (exact: TF32 off on CUDA). On CUDA, fp16/bf16 convert the weights (the
     normalisation layers compute their statistics in fp32 internally); on the CPU, bf16 uses autocast. Frames whose
-    output is not finite (or, in fp16/bf16, out of range) are recomputed at a wider precision (vsr/engine/guard.py);
-    `guard_recomputes` counts them.
+    output is not finite (or, in fp16/bf16, out of range) are recomputed at wider precisions (vsr/engine/guard.py).
 
-    `engine(x)` is synchronous. `submit(x)` / `collect()` pipeline batches: on CUDA the copies of one batch overlap
-    the compute of the next and submit never waits for the GPU; on the CPU `cpu_workers` batches run side by side
-    (or `submit` computes at once when that is 1) and `collect` hands results back in order. numpy in, numpy out;
-    a tensor in, a CPU tensor out. `close()` stops the CPU workers.
+    `engine(x)` is synchronous, on the CPU with every thread (the lowest latency). `submit(x)` / `collect()`
+    pipeline batches: on CUDA the copies of one batch overlap the compute of the next and submit never waits for
+    the GPU; on the CPU `cpu_workers` batches run side by side (or `submit` computes at once when that is 1).
+    `close()` stops the CPU workers.
     """
+
+    takes_yuv = True
 
     def __init__(self, module: nn.Module, scale: int, config: EngineConfig | None = None,
                  notice: Callable[[str], None] | None = None) -> None:
         config = config or EngineConfig()
-        self.config = config
-        self.scale = scale
-        self.notice = notice or (lambda msg: print(f"notice: {msg}", file=sys.stderr))
+        self.config, self.scale = config, scale
+        self.notice = notice or _stderr_notice
         self.device = resolve_device(config.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        _check_compile(config, self.device)
         # torch.compile fuses the elementwise work itself, better without the hand-fused blocks (their oneDNN calls
         # are opaque to it): NTIRE23 SAFMN 320x180, compiled 349 ms/frame from the plain blocks, 387 from the fused
         plain = module.eval()
         own = with_fast_layers(plain, fuse_blocks=not config.compile) if config.fast_layers else copy.deepcopy(plain)
-        self.module = own.to(self.device, memory_format=self.memory_format)
-        for p in self.module.parameters():
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        own = own.to(self.device, memory_format=memory_format)
+        for p in own.parameters():
             p.requires_grad_(False)
+        tiling = Tiling(config.tile, config.tile_overlap, config.tile_batch,
+                        config.cpu_tile if self.device.type == "cpu" else 0)
+        self.step = ForwardStep(own, plain, self.device, torch.float32, tiling, scale,
+                                channels_last=config.channels_last, cudnn_benchmark=config.cudnn_benchmark,
+                                notice=self.notice)
         if config.precision == "auto" and self.device.type == "cpu":
-            self.dtype = choose_cpu_precision(self._run_module_as)
+            self.step.dtype = choose_cpu_precision(self.step.run_as)
         else:
-            self.dtype = resolve_precision(config.precision, self.device)
-        self._cast_weights = self.device.type == "cuda" and self.dtype != torch.float32
-        if self._cast_weights:
-            self.module = self.module.to(self.dtype)
-        self._wider = WiderModels(plain, self.device)
-        self.guard_recomputes = 0
-        self.tile = config.tile
-        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self._checked_shapes: set[tuple[int, ...]] = set()
+            self.step.dtype = resolve_precision(config.precision, self.device)
+        if self.device.type == "cuda" and self.step.dtype != torch.float32:
+            self.step.module = own.to(self.step.dtype)
+            self.step.cast_input = True
         if config.compile:
-            self._compiled = torch.compile(self.module, mode=config.compile_mode)
-        self._pending: deque[Future | torch.Tensor] = deque()
-        self._as_numpy: deque[bool] = deque()
-        self.cpu_workers = 1
-        if self.device.type == "cpu":
-            if config.cpu_workers < 0:
-                raise ConfigError("must be 0 (auto) or more", setting="cpu_workers", value=config.cpu_workers)
-            self.cpu_workers = config.cpu_workers or (2 if torch.get_num_threads() >= 2 and not config.compile else 1)
-        self._workers: FrameWorkers | None = None  # started by the first submit()
-        self._cuda = None
-        if self.device.type == "cuda":
-            from vsr.engine.cuda import CudaPipeline, is_integrated
+            self.step.compiled = torch.compile(self.step.module, mode=config.compile_mode)
+        self.cpu_workers = self._cpu_workers()
+        self.scheduler = self._scheduler()
 
-            self._cuda = CudaPipeline(self.device, depth=config.cuda_depth, staging=not is_integrated(self.device),
-                                      notice=self.notice)
+    def _cpu_workers(self) -> int:
+        if self.device.type != "cpu":
+            return 1
+        if self.config.cpu_workers < 0:
+            raise ConfigError("must be 0 (auto) or more", setting="cpu_workers", value=self.config.cpu_workers)
+        auto = 2 if torch.get_num_threads() >= 2 and not self.config.compile else 1
+        return self.config.cpu_workers or auto
+
+    def _scheduler(self) -> Scheduler:
+        if self.device.type == "cuda":
+            from vsr.engine.cuda import CudaScheduler, is_integrated
+
+            return CudaScheduler(self.step, self.device, depth=self.config.cuda_depth,
+                                 staging=not is_integrated(self.device), notice=self.notice)
+        if self.cpu_workers > 1:
+            return WorkerScheduler(self.step, self.cpu_workers, self._threads_per_worker())
+        return SyncScheduler(self.step, self.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.step.dtype
 
     @property
     def precision(self) -> str:
-        return dtype_name(self.dtype)
+        return dtype_name(self.step.dtype)
 
     def describe(self) -> str:
-        if self.tile:
-            tile = f", tile {self.tile}+{self.config.tile_overlap}"
-        elif self.device.type == "cpu" and self.config.cpu_tile:
-            tile = f", frames over {self.config.cpu_tile} px in tiles (+{self.config.tile_overlap})"
+        cfg = self.config
+        if cfg.tile:
+            tile = f", tile {cfg.tile}+{cfg.tile_overlap}"
+        elif self.step.tiling.cache_area:
+            tile = f", frames over {cfg.cpu_tile} px in tiles (+{cfg.tile_overlap})"
         else:
             tile = ""
-        fmt = "channels_last" if self.memory_format == torch.channels_last else "NCHW"
+        fmt = "channels_last" if cfg.channels_last else "NCHW"
         workers = ""
         if self.cpu_workers > 1:
             workers = f", {self.cpu_workers} frames in parallel x {self._threads_per_worker()} threads"
-        compiled = ", compiled" if self._compiled is not None else ""  # (a compiled module has no truth value)
-        if compiled and self.config.compile_mode != "default":
-            compiled += f" ({self.config.compile_mode})"
+        compiled = ", compiled" if cfg.compile and self.step.compiled is not None else ""
+        if compiled and cfg.compile_mode != "default":
+            compiled += f" ({cfg.compile_mode})"
         return f"{self.device} {self.precision} {fmt}{tile}{workers}{compiled}"
 
     def _threads_per_worker(self) -> int:
         return max(1, torch.get_num_threads() // self.cpu_workers)
 
-    # --- the model on device tensors -------------------------------------------------------------------------
+    def stats(self) -> EngineStats:
+        from vsr.engine.cuda import CudaScheduler
 
-    def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-        if self.device.type == "cpu" and dtype != torch.float32:
-            return torch.autocast("cpu", dtype=dtype)
-        return contextlib.nullcontext()
-
-    def _run_module_as(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """The eager module on a CPU tensor in `dtype` (autocast); used to choose the precision."""
-        with torch.inference_mode(), self._autocast(dtype):
-            return self.module(x.contiguous(memory_format=self.memory_format)).float()
-
-    def _model(self, x: torch.Tensor) -> torch.Tensor:
-        """The model (compiled when asked and verified) on a device tensor already in the right format."""
-        if self._compiled is None:
-            return self.module(x)
-        y = self._compiled(x)
-        key = tuple(x.shape)
-        if key not in self._checked_shapes:  # once per shape: the one host synchronisation of a compiled engine
-            ref = self.module(x)
-            err = (y.float() - ref.float()).abs().max().item()
-            bound = 1e-4 if self.dtype == torch.float32 else 2e-2
-            if err > bound:
-                self.notice(f"torch.compile output differs from eager by {err:.3g} (> {bound}): using eager")
-                self._compiled = None
-                return ref
-            self._checked_shapes.add(key)
-        return y
-
-    def _forward_raw(self, x: torch.Tensor) -> torch.Tensor:
-        """Float device tensor in, the model's float32 output (not clamped) out; tiled when a tile is set."""
-        x = x.contiguous(memory_format=self.memory_format)
-        if self._cast_weights:
-            x = x.to(self.dtype)
-
-        def untiled(t: torch.Tensor) -> torch.Tensor:
-            with self._autocast(self.dtype):
-                return self._model(t.contiguous(memory_format=self.memory_format)).float()
-
-        def run(tile: int) -> torch.Tensor:
-            h, w = x.shape[-2:]
-            if tile and (h > tile or w > tile):
-                return upscale_tiled(untiled, x, self.scale, tile, self.config.tile_overlap, self.config.tile_batch)
-            grid = self._cache_tiles(h, w)
-            if grid is not None:  # one tile at a time: the point is small buffers
-                return upscale_tiled(untiled, x, self.scale, grid, self.config.tile_overlap, 1)
-            return untiled(x)
-
-        y, self.tile = run_with_tile_fallback(run, self.tile, max(x.shape[-2:]), self.notice)
-        return y
-
-    def _cache_tiles(self, h: int, w: int) -> tuple[int, int] | None:
-        if self.device.type != "cpu" or self.config.cpu_tile <= 0:
-            return None
-        return cache_tiles(h, w, self.config.cpu_tile, self.config.tile_overlap)
-
-    def _run(self, x: torch.Tensor, rep: Representation) -> tuple[torch.Tensor, torch.Tensor]:
-        """A device batch -> (result in `rep`'s representation, per-frame guard flags), both on the device;
-        nothing here waits for the device."""
-        with torch.inference_mode(), math_flags(self.dtype == torch.float32, self.config.cudnn_benchmark):
-            y = self._forward_raw(rep.to_float(x))
-            flags = untrusted(y, self.dtype != torch.float32)
-            out = rep.from_float(y)
-            if self._cuda is not None:
-                out = out.contiguous()  # what the pinned buffer holds: the download is then one plain copy
-        return out, flags
-
-    def _repair(self, x: torch.Tensor, out: torch.Tensor, flags: torch.Tensor, rep: Representation) -> None:
-        """Recompute, in place in `out`, the frames that `flags` marks, from input `x`, at the wider precision."""
-        with torch.inference_mode(), math_flags(exact=True, benchmark=False):  # fp32 recomputation: no TF32
-            self.guard_recomputes += recompute(self._wider, x, out, flags, wider(self.dtype), rep.to_float,
-                                               rep.from_float)
-
-    def _run_now(self, x: torch.Tensor, rep: Representation) -> torch.Tensor:
-        """One batch on the CPU device, guard repairs included."""
-        out, flags = self._run(x, rep)
-        if bool(flags.any()):
-            self._repair(x, out, flags, rep)
-        return out
-
-    # --- public API ---------------------------------------------------------------------------------------------
-
-    def __call__(self, x: Batch) -> Batch:
-        """One batch, synchronously; on the CPU with every thread (the lowest latency)."""
-        host, rep, numpy_out = checked_batch(x)
-        if self._cuda is not None:
-            if len(self._cuda):
-                raise RuntimeError("engine(x) while batches are in flight: collect() them first")
-            self._submit_cuda(host, rep)
-            out = self._cuda.collect()
-        else:
-            out = self._run_now(_staged(host), rep)
-        return out.numpy() if numpy_out else out
-
-    def submit(self, x: Batch) -> None:
-        """Start a batch; its result comes out of `collect()` in submission order. See `in_flight`/`can_submit`."""
-        host, rep, numpy_out = checked_batch(x)
-        if self._cuda is not None:
-            self._submit_cuda(host, rep)
-        elif self.cpu_workers > 1:
-            if self._workers is None:
-                self._start_workers()
-            self._pending.append(self._workers.submit((_staged(host), rep)))
-        else:
-            self._pending.append(self._run_now(_staged(host), rep))
-        self._as_numpy.append(numpy_out)
-
-    def _submit_cuda(self, host: torch.Tensor | YuvBatch, rep: Representation) -> None:
-        assert self._cuda is not None
-        self._cuda.submit(host, lambda x: self._run(x, rep), lambda x, out, flags: self._repair(x, out, flags, rep))
-
-    def collect(self) -> Batch:
-        """The oldest submitted batch's result (waits for it)."""
-        if not self._as_numpy:
-            raise RuntimeError("collect() without a submitted batch")
-        if self._cuda is not None:
-            out = self._cuda.collect()
-        else:
-            result = self._pending.popleft()
-            out = result.result() if isinstance(result, Future) else result
-        return out.numpy() if self._as_numpy.popleft() else out
-
-    def _start_workers(self) -> None:
-        # The workers hold the engine only weakly, and stop when it is garbage-collected without close().
-        run_now = weakref.WeakMethod(self._run_now)
-
-        def run(task: tuple[torch.Tensor, Representation]) -> torch.Tensor:
-            method = run_now()
-            if method is None:
-                raise RuntimeError("the engine is gone")
-            return method(*task)
-
-        self._workers = FrameWorkers(run, self.cpu_workers, self._threads_per_worker())
-        self._finalizer = weakref.finalize(self, self._workers.close)
-
-    def close(self) -> None:
-        """Stop the CPU worker threads (after the batches in flight); the engine can still be called directly."""
-        if self._workers is not None:
-            self._finalizer()  # closes the workers (once)
-            self._workers = None
-
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        times = self.scheduler.times if isinstance(self.scheduler, CudaScheduler) else None
+        return EngineStats(self.depth, self.cpu_workers, self.step.guard_recomputes, times,
+                           dict(self.step.fallback_tiles))
 
     @property
-    def in_flight(self) -> int:
-        return len(self._as_numpy)
+    def guard_recomputes(self) -> int:
+        return self.step.guard_recomputes
 
-    @property
-    def oldest_ready(self) -> bool:
-        """Whether `collect()` would return without waiting (False with nothing in flight)."""
-        if not self._as_numpy:
-            return False
-        if self._cuda is not None:
-            return self._cuda.oldest_ready()
-        oldest = self._pending[0]
-        return oldest.done() if isinstance(oldest, Future) else True
-
-    @property
-    def can_submit(self) -> bool:
-        """False when the next submit would have to wait: collect first (CUDA keeps `cuda_depth` in flight)."""
-        return self.in_flight < (self.config.cuda_depth if self._cuda is not None else self.cpu_workers)
-
-    @property
-    def copy_times(self):
-        """Host<->device copy and compute times (CUDA only; None on the CPU, where there are no copies)."""
-        return self._cuda.times if self._cuda is not None else None
+    def __call__(self, x: Batch) -> object:
+        """One batch, synchronously; on the CPU on the calling thread with every intra-op thread."""
+        if self.device.type != "cpu":
+            return super().__call__(x)
+        batch = as_batch(x)
+        return batch.result(run_now(self.step, batch, self.device))
 
     def suggest_batch(self, height: int, width: int, cap: int = 32) -> int:
         """Batch size for `batch: auto`: 1 on the CPU (batching does not help there), else what fits the GPU's
-        memory and the host's pinned memory, measured on image-like 8-bit frames of this size."""
+        memory and the host's pinned memory, measured on image-like 8-bit frames of this size with the eager
+        model (a compiled one is left to the thread that runs the batches)."""
         if self.device.type != "cuda":
             return 1
         from vsr.engine.cuda import auto_batch
 
-        def probe(n: int) -> None:
-            self._run(torch.from_numpy(probe_frames(n, height, width)).to(self.device), RgbFrames(torch.uint8))
+        compiled, self.step.compiled = self.step.compiled, None
+        try:
+            def probe(n: int) -> None:
+                frames = torch.from_numpy(probe_frames(n, height, width))
+                self.step.run(frames.to(self.device), RgbFrames(frames))
 
-        host_bytes = height * width * 3 * (1 + self.scale**2)  # one uint8 input and output frame, pinned
-        return auto_batch(probe, self.device, host_bytes, self.config.cuda_depth, cap=cap)
+            host_bytes = height * width * 3 * (1 + self.scale**2)  # one uint8 input and output frame, pinned
+            return auto_batch(probe, self.device, host_bytes, self.config.cuda_depth, cap=cap)
+        finally:
+            self.step.compiled = compiled
 
 
-def _staged(host: torch.Tensor | YuvBatch) -> torch.Tensor:
-    """A CPU tensor of the batch (YUV planes are packed here; on CUDA straight into the pinned buffer instead)."""
-    return host.fill(torch.empty(host.shape, dtype=host.dtype)) if isinstance(host, YuvBatch) else host
+def _check_compile(config: EngineConfig, device: torch.device) -> None:
+    """CUDA graphs (reduce-overhead, max-autotune) across threads need torch 2.13: refuse them before."""
+    if not config.compile or device.type != "cuda" or config.compile_mode not in GRAPH_MODES:
+        return
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    if version < (2, 13):
+        raise ConfigError(f"mode {config.compile_mode} replays CUDA graphs on the pipeline's model thread, which "
+                          f"torch {torch.__version__} cannot (pytorch#123177)", setting="compile",
+                          hint="use {compile} default, or torch 2.13 or newer")
 
 
-def run_pipelined(engine, batches: list[Batch]) -> list[Batch]:
-    """Push `batches` through any engine's `submit`/`collect`, keeping as many in flight as it takes (as the file
-    pipeline's upscale stage does); the results in submission order."""
-    results = []
-    for b in batches:
-        if not engine.can_submit:
-            results.append(engine.collect())
-        engine.submit(b)
-    while engine.in_flight:
-        results.append(engine.collect())
-    return results
+def _stderr_notice(msg: str) -> None:
+    import sys
+
+    print(f"notice: {msg}", file=sys.stderr)
+

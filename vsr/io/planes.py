@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from vsr.io.colour import ACCURATE, ColourDescription
+from vsr.io.picture import YuvFormat
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,21 @@ def same_layout(a: str, b: str) -> bool:
         return supported_pix_fmt(a)
     la, lb = LAYOUTS.get(a), LAYOUTS.get(b)
     return la is not None and lb is not None and (la.shift_w, la.shift_h, la.bits) == (lb.shift_w, lb.shift_h, lb.bits)
+
+
+def yuv_format(pix_fmt: str, width: int, height: int, colour: ColourDescription,
+               chroma_loc: int) -> YuvFormat | None:
+    """The format of `pix_fmt` planes of a `width` x `height` picture in `colour`: the one place a YUV picture's
+    format is decided, for the decoder's pictures and the encoder's alike. None where the planes cannot be handed
+    out (a pix_fmt without a plane layout, or a matrix the device conversion does not know)."""
+    layout = LAYOUTS.get(pix_fmt)
+    if layout is None:
+        return None
+    try:
+        return YuvFormat(width, height, layout.shift_w, layout.shift_h, layout.bits, colour.matrix,
+                         colour.full_range, chroma_loc, pix_fmt)
+    except ValueError:
+        return None
 
 
 def layout_of(name: str) -> PlaneLayout:

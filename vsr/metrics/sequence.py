@@ -37,7 +37,7 @@ class Sequence:
 
         source = VideoSource(probe(self.path), set(), set(), notify=lambda _msg: None)
         for item in source.items(lambda: False):
-            yield as_rgb(to_8bit(item.rgb))
+            yield as_rgb(to_8bit(item.picture.rgb))  # type: ignore[union-attr]  (RGB: no planes asked)
 
 
 def open_sequence(path: str | Path) -> Sequence:
