@@ -19,8 +19,8 @@ CITY = SHARED / "data" / "vid4" / "city"
 
 @pytest.fixture(scope="module")
 def clip() -> list[np.ndarray]:
-    """Six LR frames (64x48) of city: x4 MATLAB bicubic of a 256x192 crop, as eval makes them."""
-    return [make_lr(mod_crop(read_image(p)[160:352, 200:456], 4), 4) for p in sorted(CITY.iterdir())[:6]]
+    """Six LR frames (64x64, libx265's smallest) of city: x4 MATLAB bicubic of a 256x256 crop, as eval makes them."""
+    return [make_lr(mod_crop(read_image(p)[160:416, 200:456], 4), 4) for p in sorted(CITY.iterdir())[:6]]
 
 
 def _psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -90,5 +90,7 @@ def test_frames_it_cannot_code_are_one_line_errors(clip: list[np.ndarray]) -> No
         roundtrip_list([clip[0][:47]], CodecSpec("libx264", crf=20))
     with pytest.raises(InputError, match="frame 2 is 64x46"):
         roundtrip_list([clip[0], clip[1][:46]], CodecSpec("libx264", crf=20))
+    with pytest.raises(InputError, match="libx265 needs frames of at least 64x64, not 64x62"):
+        roundtrip_list([clip[0][:62]], CodecSpec("libx265", crf=20))
     odd = roundtrip_list([clip[0][:47]], CodecSpec("libx264", crf=20, pix_fmt="yuv444p"))  # 4:4:4 takes odd sizes
     assert odd[0].shape == (47, 64, 3)

@@ -26,6 +26,7 @@ PIX_FMTS = ("yuv420p", "yuv444p")
 BT601_LIMITED = ColourDescription(SMPTE170M, SMPTE170M, SMPTE170M, RANGE_LIMITED)
 _QP_MAX = {"libx264": 69, "libx265": 51, "libsvtav1": 63}
 _KEYS = ("crf", "qp", "pix_fmt", "preset", "fps")
+X265_MIN = 64  # libx265 4.x (this PyAV's) corrupts the heap on frames under 64 pixels a side (48 crashes)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ def roundtrip(frames: Iterable[np.ndarray], spec: CodecSpec) -> Iterator[np.ndar
                 if spec.pix_fmt == "yuv420p" and (size[0] % 2 or size[1] % 2):
                     raise InputError(f"codec round trip: 4:2:0 needs an even width and height, not "
                                      f"{size[1]}x{size[0]}")
+                if spec.codec == "libx265" and min(size) < X265_MIN:
+                    raise InputError(f"codec round trip: libx265 needs frames of at least {X265_MIN}x{X265_MIN}, not "
+                                     f"{size[1]}x{size[0]} (smaller ones corrupt its memory)")
                 enc = _encoder(spec, size[1], size[0])
                 dec = av.CodecContext.create(CODECS[spec.codec], "r")
             elif rgb.shape[:2] != size:
