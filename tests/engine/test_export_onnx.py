@@ -119,3 +119,14 @@ def test_fp16_export_computes_in_half_precision_within_the_fidelity_bound(family
         out = session.run(["sr"], {"lr": d["input"].numpy()})[0]  # float32 in and out, like the fp32 file
         assert out.dtype == "float32" and out.shape == tuple(d["output"].shape)
         assert psnr_db(torch.from_numpy(out), d["output"]) >= 40
+
+
+def test_export_without_the_onnx_package_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch):
+    """torch's exporter builds the model proto with onnx (torch 2.11 fails deep inside without it)."""
+    from vsr.errors import ConfigError
+
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # as if not installed: `import onnx` raises
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ConfigError, match="needs the onnx package"):
+        export_onnx(torch.nn.Upsample(scale_factor=2), 2, out)
+    assert list(tmp_path.iterdir()) == []

@@ -1,7 +1,8 @@
 """ONNX export of a model (dynamic batch, height and width), checked in onnxruntime before it is written.
 
-The graph is recorded by torch's TorchScript-based exporter (`dynamo=False`): it needs no extra package and keeps
-the sizes SAFM derives from the frame symbolic (see vsr/models/export_ops.py for the pooling). Running the file
+The graph is recorded by torch's TorchScript-based exporter (`dynamo=False`), which keeps the sizes SAFM derives
+from the frame symbolic (see vsr/models/export_ops.py for the pooling). It needs the onnx package (recent torch
+builds the model proto with it: torch 2.11 fails without it), checked first with a one-line error. Running the file
 (providers, TensorRT, IO binding) is vsr/engine/onnx_engine.py.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsr.engine.onnx_providers import first_line, import_onnxruntime
+from vsr.engine.onnx_providers import first_line, import_onnxruntime, require_onnx
 from vsr.errors import ConfigError, InputError, ModelError, VSRError
 from vsr.fs import atomic_path
 from vsr.models.export_ops import export_forms
@@ -64,6 +65,9 @@ def export_onnx(module: nn.Module, scale: int, path: str | Path, opset: int = DE
     path = Path(path)
     if not path.resolve().parent.is_dir():
         raise InputError(f"{path}: no such directory")
+    require_onnx()
+    if check:
+        import_onnxruntime()  # the check runs the file: say so before the export, not after it
     module = module.float().cpu().eval()
     reference = module
     if precision == "fp16":

@@ -42,6 +42,15 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def require_onnx() -> None:
+    """A one-line error when the onnx package is missing: torch's exporter needs it (the TorchScript-based one too,
+    from torch 2.9 on, where it builds the model proto with onnx)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs the onnx package (pip install .[onnx])") from None
+
+
 # ---- pure parts: device, providers, options ---------------------------------------------------------------------
 
 
