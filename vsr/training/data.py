@@ -3,8 +3,10 @@
 Everything is decoded once into memory as uint8 (the 291-image set is ~100 MB), and each HR image's LR is made
 once with the evaluation protocol's own code (`vsr.metrics.evaluate.make_lr`: MATLAB bicubic, rounded to uint8),
 so the network trains on exactly the kind of input `eval` scores it on. A batch is then only random aligned
-crops, flips and 90-degree rotations, plus an optional H.264 round trip of the LR crop. Batch `i` is drawn from
-an RNG seeded with (seed, i), so the data stream does not depend on prefetching or on where a run resumed.
+crops, flips and 90-degree rotations, plus an optional H.264 round trip of the LR crop, or (`degrade`, see
+vsr/training/degrade.py) an LR made from a short moving clip of the HR through blur or bicubic, noise and a real
+encoder. Batch `i` is drawn from an RNG seeded with (seed, i), so the data stream does not depend on prefetching or
+on where a run resumed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -20,8 +21,10 @@ import numpy as np
 import torch
 
 from vsr.errors import ConfigError, InputError, VSRError
+from vsr.io.roundtrip import CodecSpec, roundtrip_list
 from vsr.metrics.evaluate import make_lr, mod_crop, to_8bit
 from vsr.metrics.image_io import IMAGE_SUFFIXES, read_image
+from vsr.training.degrade import ClipCache, DegradeConfig, degraded_pair
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".mts", ".flv", ".mpg", ".mpeg", ".wmv",
                   ".y4m")
@@ -37,14 +40,16 @@ class DataConfig:
     video_frames: int = 64  # frames sampled evenly across each video
     h264_prob: float = 0.0  # chance that an LR crop goes through an H.264 encode/decode
     h264_crf: list[int] = field(default_factory=lambda: [18, 38])  # CRF drawn uniformly from [lo, hi]
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)  # clips through blur/bicubic, noise, x264/x265
     workers: int = 1  # batch-making threads
     prefetch: int = 4  # batches made ahead of the model
 
     def __post_init__(self) -> None:
         if self.lr_patch < 4 or self.batch_size < 1:
             raise ValueError("data.lr_patch must be >= 4 and data.batch_size >= 1")
-        if self.h264_prob > 0 and self.lr_patch % 2:
-            raise ValueError("data.lr_patch must be even when data.h264_prob > 0 (H.264 4:2:0 needs even sizes)")
+        if (self.h264_prob > 0 or self.degrade.prob > 0) and self.lr_patch % 2:
+            raise ValueError("data.lr_patch must be even when data.h264_prob or data.degrade.prob > 0 (4:2:0 video "
+                             "needs even sizes)")
         if len(self.h264_crf) != 2 or self.h264_crf[0] > self.h264_crf[1]:
             raise ValueError("data.h264_crf must be [low, high]")
 
@@ -171,29 +176,22 @@ def load_training_set(paths: list[str | Path], scale: int, lr_patch: int, video_
 
 def h264_roundtrip(lr: np.ndarray, crf: int) -> np.ndarray:
     """The LR crop encoded as one H.264 intra frame (yuv420p, libx264 at `crf`) and decoded back to RGB uint8."""
-    h, w = lr.shape[:2]
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
-    enc.time_base = Fraction(1, 25)
-    enc.options = {"crf": str(crf), "preset": "veryfast"}
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(lr), format="rgb24").reformat(format="yuv420p")
-    packets = list(enc.encode(frame)) + list(enc.encode(None))
-    dec = av.CodecContext.create("h264", "r")
-    out = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
-    if not out:
-        return lr
-    return out[-1].to_ndarray(format="rgb24")
+    return roundtrip_list([lr], CodecSpec("libx264", crf=crf, preset="veryfast", fps=25))[0]
 
 
-def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConfig, scale: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """One aligned (lr, hr) uint8 crop pair, randomly flipped/rotated and maybe H.264-degraded."""
-    ex = examples[int(rng.integers(len(examples)))]
-    p = cfg.lr_patch
-    h, w = ex.lr.shape[:2]
-    y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-    lr = ex.lr[y:y + p, x:x + p]
-    hr = ex.hr[y * scale:(y + p) * scale, x * scale:(x + p) * scale]
+def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConfig, scale: int, index: int = 0,
+                cache: ClipCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One aligned (lr, hr) uint8 crop pair, randomly flipped/rotated and maybe H.264- or clip-degraded (`index`:
+    the batch's, for the clip cache)."""
+    if cfg.degrade.prob > 0 and rng.random() < cfg.degrade.prob:
+        lr, hr = degraded_pair([e.hr for e in examples], rng, cfg.degrade, scale, cfg.lr_patch, index, cache)
+    else:
+        ex = examples[int(rng.integers(len(examples)))]
+        p = cfg.lr_patch
+        h, w = ex.lr.shape[:2]
+        y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+        lr = ex.lr[y:y + p, x:x + p]
+        hr = ex.hr[y * scale:(y + p) * scale, x * scale:(x + p) * scale]
     if cfg.flip and rng.random() < 0.5:
         lr, hr = lr[:, ::-1], hr[:, ::-1]
     if cfg.flip and rng.random() < 0.5:
@@ -204,16 +202,16 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
         crf = int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1))
         try:
             lr = h264_roundtrip(lr, crf)
-        except av.error.FFmpegError:  # a codec hiccup costs one sample its degradation, never the run
+        except VSRError:  # a codec hiccup costs one sample its degradation, never the run
             pass
     return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
 
 
-def make_batch(examples: list[Example], cfg: DataConfig, scale: int, seed: int, index: int
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(examples: list[Example], cfg: DataConfig, scale: int, seed: int, index: int,
+               cache: ClipCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch `index`: float32 (B, 3, p, p) LR and (B, 3, s*p, s*p) HR in [0, 1]."""
     rng = np.random.default_rng([seed, index])
-    pairs = [sample_pair(examples, rng, cfg, scale) for _ in range(cfg.batch_size)]
+    pairs = [sample_pair(examples, rng, cfg, scale, index, cache) for _ in range(cfg.batch_size)]
     lr = np.stack([a for a, _ in pairs])
     hr = np.stack([b for _, b in pairs])
 
@@ -230,6 +228,8 @@ class BatchLoader:
     """
 
     def __init__(self, examples: list[Example], cfg: DataConfig, scale: int, seed: int, start: int = 0) -> None:
+        self.cache = (ClipCache(cfg.degrade, scale, cfg.lr_patch, seed)
+                      if cfg.degrade.prob > 0 and cfg.degrade.cache_slots else None)
         self._args = (examples, cfg, scale, seed)
         self._pool = cf.ThreadPoolExecutor(max_workers=max(1, cfg.workers), thread_name_prefix="train-data")
         self._pending: collections.deque[cf.Future] = collections.deque()
@@ -238,7 +238,7 @@ class BatchLoader:
             self._submit()
 
     def _submit(self) -> None:
-        self._pending.append(self._pool.submit(make_batch, *self._args, self._next))
+        self._pending.append(self._pool.submit(make_batch, *self._args, self._next, self.cache))
         self._next += 1
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
