@@ -94,6 +94,14 @@ class ForwardStep:
         self._checked_shapes: set[tuple[int, ...]] = set()
         self._lock = threading.Lock()  # the CPU workers share the counters and the fallback tiles
 
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Compute in `dtype` from now on: on CUDA the weights are converted (and so is each input); on the CPU
+        reduced precision is autocast and the weights stay fp32."""
+        self.dtype = dtype
+        self.cast_input = self.device.type == "cuda" and dtype != torch.float32
+        if self.cast_input:
+            self.module = self.module.to(dtype)
+
     def autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager:
         if self.device.type == "cpu" and dtype != torch.float32:
             return torch.autocast("cpu", dtype=dtype)

@@ -93,12 +93,9 @@ class Engine(ScheduledEngine):
                                 channels_last=config.channels_last, cudnn_benchmark=config.cudnn_benchmark,
                                 notice=self.notice)
         if config.precision == "auto" and self.device.type == "cpu":
-            self.step.dtype = choose_cpu_precision(self.step.run_as)
+            self.step.set_precision(choose_cpu_precision(self.step.run_as))
         else:
-            self.step.dtype = resolve_precision(config.precision, self.device)
-        if self.device.type == "cuda" and self.step.dtype != torch.float32:
-            self.step.module = own.to(self.step.dtype)
-            self.step.cast_input = True
+            self.step.set_precision(resolve_precision(config.precision, self.device))
         if config.compile:
             self.step.compiled = torch.compile(self.step.module, mode=config.compile_mode)
         self.cpu_workers = self._cpu_workers()
