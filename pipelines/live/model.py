@@ -15,10 +15,12 @@ from pipelines.common.engine_factory import build_engine
 from pipelines.common.settings import EngineSettings
 from pipelines.live.config import LiveConfig
 from vsr.engine.device import probe_frames
-from vsr.engine.runner import Engine
+from vsr.engine.interface import FrameEngine
+from vsr.io.colour import BT709, RANGE_LIMITED, ColourDescription
 from vsr.models import LoadedModel
 
 DEFAULT_SCALE = 2  # as `upscale` and every other command: x2 unless --scale says otherwise
+_REC709 = ColourDescription(BT709, 1, 1, RANGE_LIMITED)  # scratch encodes' colour when none is given
 UNKNOWN_SOURCE_FPS = 30.0  # the target when neither --target-fps nor the source tells a rate (e.g. some cameras)
 
 
@@ -28,13 +30,16 @@ def live_target_fps(cfg: LiveConfig, source_fps: float | None) -> float:
 
 
 def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float | None, sample: np.ndarray | None,
-                    log: Callable[[str], None]) -> tuple[LoadedModel, Engine, dict[str, Any] | None]:
+                    log: Callable[[str], None], colour: ColourDescription | None = None,
+                    ) -> tuple[LoadedModel, FrameEngine, dict[str, Any] | None]:
     """(model, engine, selection record or None), the engine warmed up at the source size.
 
     Without --model/--weights the model is chosen on this machine, on the source's first frame (`sample`, RGB;
     None: an image-like made-up one of the same size) and at the precision `auto` gives each candidate, as the
-    best-quality one that keeps up with the source (or --target-fps).
+    best-quality one that keeps up with the source (or --target-fps) while the recordings and streams asked for
+    are encoded beside it (`colour`: theirs).
     """
+    from pipelines.live.load import OutputLoad, output_settings
     from pipelines.live.select import choose_model, default_candidates, measure_fps
     from vsr.models import resolve_model
 
@@ -44,9 +49,11 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
         scale = cfg.scale or DEFAULT_SCALE
         candidates = cfg.candidates or default_candidates(scale)
         target = live_target_fps(cfg, source_fps)
+        load = OutputLoad(output_settings(cfg.outputs, cfg.codec, cfg.preset, cfg.crf), width * scale,
+                          height * scale, target, colour or _REC709, sample)
         loaded, engine, sel = choose_model(candidates, scale, target, width, height, settings,
                                            cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log,
-                                           sample)
+                                           sample, load)
         log(sel.reason)
         return loaded, engine, asdict(sel)
     loaded = resolve_model(cfg.model, cfg.weights, cfg.scale)
@@ -63,7 +70,7 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
 
 
 @torch.inference_mode()
-def choose_batch(cfg: LiveConfig, engine: Engine, width: int, height: int, fps: float | None,
+def choose_batch(cfg: LiveConfig, engine: FrameEngine, width: int, height: int, fps: float | None,
                  log: Callable[[str], None]) -> int:
     """Batch size 1 unless a larger batch still meets --max-latency-ms.
 

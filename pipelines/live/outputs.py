@@ -9,10 +9,10 @@ from collections.abc import Callable
 import numpy as np
 
 from pipelines.live.config import LiveConfig
+from pipelines.live.load import output_settings
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, is_hd
-from vsr.io.encode import WriterSettings
 from vsr.io.live.preview import PreviewWindow, compose_preview
-from vsr.io.live.sinks import TimedWriter, is_stream_target
+from vsr.io.live.sinks import TimedWriter
 from vsr.io.live.web_preview import WebPreview
 
 
@@ -51,8 +51,7 @@ class LiveOutputs:
     def open(self, cfg: LiveConfig, info, out_w: int, out_h: int, colour: ColourDescription,
              log: Callable[[str], None]) -> None:
         self.opened = True
-        for target in cfg.outputs:
-            ws = WriterSettings(cfg.codec, cfg.preset, cfg.crf, low_latency=is_stream_target(target))
+        for target, ws in zip(cfg.outputs, output_settings(cfg.outputs, cfg.codec, cfg.preset, cfg.crf), strict=True):
             audio = info.audio_stream if cfg.audio else None
             self.writers.append(TimedWriter(target, out_w, out_h, info.fps, colour, audio, ws, log))
         if cfg.display:

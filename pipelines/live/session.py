@@ -8,7 +8,8 @@ inference on one core. When the model is slower than the source, the slot keeps 
 N with --batch N), so latency stays about one frame interval plus one inference instead of growing without bound.
 
 `LiveSession.open()` checks everything and starts the capture, `step()` processes what the slot holds (False once
-the run should end), `close()` stops the capture and finalises the outputs in every case, `result()` reports.
+the run should end), `close()` stops the capture and finalises the outputs in every case, `result()` reports;
+`with session:` opens and closes it, `run()` does all of it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class InFlight:
 
 
 class LiveSession:
+    """One live run: `open()`, `step()` until it returns False, `close()`, then `result()`; or `with session:`
+    around the steps, or `run()` for all of it. `log` receives the messages, `status_stream` (None: none) the
+    status line each `status_interval_s`; `keep_frames` keeps a `ProcessedFrame` per frame in the result."""
+
     def __init__(self, cfg: LiveConfig, log: Callable[[str], None], status_stream: TextIO | None,
                  keep_frames: bool) -> None:
         self.cfg, self.log, self.status_stream, self.keep_frames = cfg, log, status_stream, keep_frames
@@ -101,7 +106,7 @@ class LiveSession:
             f"{f' @ {info.fps:.3g} fps' if info.fps else ''}{', audio' if info.audio_stream else ''})")
         sample = self.source.first_frame()  # the model candidates are measured on the source's own picture
         self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, info.fps, sample,
-                                                                   log)
+                                                                   log, output_colour(info))
         self.out_size = (info.width * self.loaded.scale, info.height * self.loaded.scale)
         log(f"model: {self.loaded.describe()} on {self.engine.device} {self.engine.precision}; "
             f"output {self.out_size[0]}x{self.out_size[1]}")
@@ -238,6 +243,25 @@ class LiveSession:
     def result(self) -> LiveResult:
         return LiveResult(self._report(), self.frames, self.stop.signum)
 
+    def __enter__(self) -> LiveSession:
+        """`open()`; when that fails, `close()` before the error goes on."""
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self) -> LiveResult:
+        """Open, step until the run ends, close (in every case); the result."""
+        with self:
+            while self.step():
+                pass
+        return self.result()
+
     def figures(self) -> dict:
         """The report's counters so far (for the browser preview's /stats.json; any thread, once serving)."""
         return asdict(self._report(time.monotonic() - self.t_start))
@@ -270,12 +294,5 @@ def run_live(cfg: LiveConfig, log: Callable[[str], None] | None = None, status_s
     `keep_frames` keeps a record per processed frame in the result (for tests and analysis); the CLI, which may
     run for days, keeps only the counters.
     """
-    session = LiveSession(cfg, log or (lambda msg: print(msg, file=sys.stderr, flush=True)),
-                          status_stream or sys.stderr, keep_frames)
-    try:
-        session.open()
-        while session.step():
-            pass
-    finally:
-        session.close()
-    return session.result()
+    return LiveSession(cfg, log or (lambda msg: print(msg, file=sys.stderr, flush=True)),
+                       status_stream or sys.stderr, keep_frames).run()

@@ -88,3 +88,63 @@ def test_model_flags_override_the_choice(tmp_path):
     with pytest.raises(VSRError, match="model safmnpp-light-default-x2 is x2, but --scale 4 was requested|is x2"):
         live(tmp_path, source="lavfi:testsrc2=size=64x36:rate=30", model="safmnpp-light-default-x2", scale=4,
              duration_s=1.0)
+
+
+def test_at_x4_a_learned_x2_then_bicubic_comes_before_plain_bicubic(tmp_path):
+    """Where no x4 model holds the rate, the light x2 model followed by a bicubic x2 (one module in the engine) is
+    tried before bicubic x4, and its output has the size asked for."""
+    from pipelines.live.select import default_candidates, load_candidate
+    from vsr.engine.runner import Engine, EngineConfig
+    from vsr.models import resolve_model
+
+    candidates = default_candidates(4)
+    assert candidates.index("safmnpp-light-default-x2+bicubic") < candidates.index("bicubic")
+    assert candidates.index("safmnpp-light-default-x4") < candidates.index("safmnpp-light-default-x2+bicubic")
+    composite = load_candidate("safmnpp-light-default-x2+bicubic", 4)
+    assert composite.scale == 4 and composite.name == "safmnpp-light-default-x2+bicubic"
+    from vsr.engine.device import probe_frames
+    from vsr.metrics.quality import psnr
+
+    x = probe_frames(1, 12, 16)
+    two = Engine(resolve_model("safmnpp-light-default-x2").module, 2, EngineConfig("cpu", "fp32"))(x)
+    then = Engine(resolve_model("bicubic", scale=2).module, 2, EngineConfig("cpu", "fp32"))(two)
+    out = Engine(composite.module, 4, EngineConfig("cpu", "fp32"))(x)
+    # (the composite resizes the x2 output before it is clamped and rounded: close to the two steps, not equal)
+    assert out.shape == (1, 48, 64, 3) and psnr(out, then) >= 40
+
+    clip = make_clip(tmp_path / "cam.mp4", 128, 72, 30, 1.0)
+    preset = tmp_path / "live.yaml"
+    preset.write_text(f"candidates: ['{NTIRE23}', safmnpp-light-default-x2+bicubic, bicubic]\nscale: 4\n"
+                      "selection_seconds: 0.3\n")
+    from pipelines.common.config import load_config
+
+    cfg = load_config(LiveConfig, preset, {"source": str(clip), "target_fps": 15.0})
+    r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
+    assert r.selection["measurements"][0]["note"] == "too slow"  # NTIRE23 x4: ~8 fps at 128x72, the composite ~40
+    assert r.model == "safmnpp-light-default-x2+bicubic" and r.output_size == [512, 288]
+    assert "half the scale, then bicubic" in r.selection["reason"]
+
+
+def test_candidates_are_measured_with_the_recordings_encoded_beside_them(tmp_path):
+    """OutputLoad encodes moving output-size frames at the source's rate with the recordings' own writer settings,
+    on a thread that is joined on exit, into scratch files that are removed."""
+    import threading
+    import time
+
+    from pipelines.live.load import OutputLoad, output_settings
+    from vsr.io.colour import ColourDescription
+
+    settings = output_settings([str(tmp_path / "rec.mp4"), "udp://127.0.0.1:9/x"], "libx264", "veryfast", 23)
+    assert [ws.low_latency for ws in settings] == [False, True]
+    load = OutputLoad(settings, 128, 72, 50.0, ColourDescription(1, 1, 1, 1), None)
+    with load:
+        scratch = load._tmp.name
+        time.sleep(0.4)
+        assert any(t.name == "vsr-live-load" for t in threading.enumerate())
+    assert 8 <= load.frames <= 30  # about 20 at 50 frames/s: paced, not flat out
+    assert not any(t.name == "vsr-live-load" for t in threading.enumerate())
+    import os
+
+    assert not os.path.exists(scratch) and list(tmp_path.iterdir()) == []
+    with OutputLoad([], 128, 72, 50.0, ColourDescription(1, 1, 1, 1), None) as idle:  # nothing asked: no thread
+        assert idle._thread is None
