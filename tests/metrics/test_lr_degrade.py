@@ -88,6 +88,19 @@ def _y(img: np.ndarray) -> np.ndarray:
     return 16 + (65.481 * img[..., 0] + 128.553 * img[..., 1] + 24.966 * img[..., 2]) / 255
 
 
+def _skimage_ssim(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """scikit-image's structural_similarity(y_true, y_pred, data_range=y_pred.max() - y_pred.min()) with its
+    defaults, written out window by window: 7x7 windows that fit, sample variances and covariance."""
+    win = np.lib.stride_tricks.sliding_window_view
+    a, b = win(y_true, (7, 7)).reshape(-1, 49), win(y_pred, (7, 7)).reshape(-1, 49)
+    r = y_pred.max() - y_pred.min()
+    c1, c2 = (0.01 * r) ** 2, (0.03 * r) ** 2
+    ma, mb = a.mean(1), b.mean(1)
+    va, vb = a.var(1, ddof=1), b.var(1, ddof=1)
+    cov = ((a - ma[:, None]) * (b - mb[:, None])).sum(1) / 48
+    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))))
+
+
 def _nearest(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
 
@@ -109,6 +122,9 @@ def test_comisr_protocol_drops_two_frames_at_each_end_and_scores_the_centred_cro
 
     assert score.psnr == pytest.approx(mean_psnr(outs), abs=1e-9)
     assert score.bicubic_psnr == pytest.approx(mean_psnr(bics), abs=1e-9)
+    ssims = [_skimage_ssim(_y(h[8:104, 16:112].astype(float)), _y(o[8:104, 16:112].astype(float)))
+             for o, h in zip(outs, hrs, strict=True)]
+    assert score.ssim == pytest.approx(float(np.mean(ssims)), abs=1e-9)
     meter = TofMeter(["model"], crop=0)  # the pairs of the kept frames only: (2, 3) and (3, 4)
     for o, h in zip(outs, hrs, strict=True):
         meter.add(h[8:104, 16:112], {"model": o[8:104, 16:112]})

@@ -5,7 +5,8 @@
   last 2 frames of each sequence left out (`cutfr = 2`), and each frame cut to its centred crop whose sides are
   the largest multiples of 32 that leave at least 8 pixels on each side (`crop_8x8`; city 704x576 -> 672x544).
   PSNR on that region is the same Y PSNR as ours (BT.601 studio-range Y in float, of uint8 frames), so COMISR,
-  FTVSR and CAVSR tables (which use this code) can be set beside ours.
+  FTVSR and CAVSR tables (which use this code) can be set beside ours. SSIM is theirs too: scikit-image's
+  defaults (7x7 uniform window) with the data range of the output's Y.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vsr.errors import InputError
+from vsr.metrics.quality import rgb_to_y, ssim_uniform, ssim_y
 
 PROTOCOLS = ("standard", "comisr")
 
@@ -56,6 +58,14 @@ class ScoringProtocol:
             return img[top:bottom, left:right]
         return img[scale:h - scale, scale:w - scale]
 
+    def ssim(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        """SSIM of two scored regions (`region`'s): ours (Gaussian 11x11), or COMISR's (scikit-image's defaults,
+        `data_range` = max - min of the output's Y, as their metrics.py passes it)."""
+        if self.name == "comisr":
+            y_sr = rgb_to_y(sr)
+            return ssim_uniform(rgb_to_y(hr), y_sr, float(y_sr.max() - y_sr.min()))
+        return ssim_y(sr, hr, 0)
+
     def kept(self, frames: int) -> slice:
         """The frames scored, of a sequence of `frames` (pairs k, k+1 are scored where both frames are)."""
         edge = self.edge_frames
@@ -66,7 +76,8 @@ class ScoringProtocol:
 
     def describe(self) -> str:
         if self.name == "comisr":
-            return "comisr (first and last 2 frames dropped; centred multiple-of-32 crop, >= 8 px margins)"
+            return "comisr (first and last 2 frames dropped; centred multiple-of-32 crop, >= 8 px margins; " \
+                "scikit-image SSIM)"
         return "standard (every frame; scale-pixel border)"
 
 

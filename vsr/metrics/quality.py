@@ -76,6 +76,26 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float(np.mean(num / den))
 
 
+def ssim_uniform(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """SSIM as scikit-image's `structural_similarity` computes it with its defaults (COMISR's evaluation uses it):
+    a 7x7 uniform window, sample (co)variances (49/48), K1 0.01, K2 0.03 on `data_range`, the map averaged where
+    the window fits."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape[0] < 7 or a.shape[1] < 7:
+        raise ValueError(f"SSIM needs images of at least 7x7, got {a.shape}")
+    g = np.full(7, 1 / 7)
+    norm = 49 / 48
+    mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
+    var_a = norm * (_filter_valid(a * a, g) - mu_a * mu_a)
+    var_b = norm * (_filter_valid(b * b, g) - mu_b * mu_b)
+    cov = norm * (_filter_valid(a * b, g) - mu_a * mu_b)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
+    return float(np.mean(num / den))
+
+
 def ssim_y(sr: np.ndarray, hr: np.ndarray, crop: int) -> float:
     """SSIM on Y with `crop` pixels removed from every border."""
     y_sr, y_hr = _pair(sr, hr, crop)

@@ -26,7 +26,7 @@ from vsr.metrics.degrade import LrDegradation
 from vsr.metrics.evaluate import Upscaler, mod_crop, upscale_frames
 from vsr.metrics.imresize import imresize_uint8
 from vsr.metrics.protocol import STANDARD, ScoringProtocol
-from vsr.metrics.quality import psnr_y, ssim_y
+from vsr.metrics.quality import psnr_y
 from vsr.metrics.sequence import Sequence
 from vsr.metrics.temporal import TofMeter
 
@@ -138,8 +138,8 @@ def score_sequence(model: Upscaler, seq: Sequence, scale: int, *, batch: int = 1
                 sr = temporal(low, sr)
             bic = imresize_uint8(low, scale)
             hr_r, sr_r, bic_r = (protocol.region(x, scale) for x in (hr, sr, bic))
-            for key, value in zip(names, (psnr_y(sr_r, hr_r, 0), ssim_y(sr_r, hr_r, 0), psnr_y(bic_r, hr_r, 0),
-                                          ssim_y(bic_r, hr_r, 0)), strict=True):
+            for key, value in zip(names, (psnr_y(sr_r, hr_r, 0), protocol.ssim(sr_r, hr_r), psnr_y(bic_r, hr_r, 0),
+                                          protocol.ssim(bic_r, hr_r)), strict=True):
                 per_frame[key].append(value)
             tof.add(hr_r, {"model": sr_r, "bicubic": bic_r})
         if progress is not None:
