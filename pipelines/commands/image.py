@@ -19,17 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
     from pathlib import Path
 
+    from pipelines.image import check_image_paths
     from vsr.errors import VSRError
-    from vsr.metrics.image_io import check_output_path, read_image, write_image
+    from vsr.metrics.image_io import read_image
 
     # Every check that needs no model comes first (and before torch is imported: bad paths fail fast).
     src, dst = Path(args.input), Path(args.output)
-    if dst.resolve() == src.resolve():
-        raise VSRError(f"output {dst} is the input; the input is never overwritten, choose another name")
-    check_output_path(dst)
+    check_image_paths(src, dst)
     if args.tile < 0:
         raise VSRError(f"--tile {args.tile}: must be 0 (automatic) or a tile size in LR pixels")
     img = read_image(src)
@@ -37,16 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.common.engine_factory import build_engine, model_from_settings
     from pipelines.common.notices import Notices
     from pipelines.common.settings import EngineSettings, ModelSettings
-    from vsr.metrics.evaluate import upscale_image
+    from pipelines.image import upscale_image_file
 
     loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
     settings = EngineSettings(device=args.device, precision=args.precision, tile=args.tile)
     engine = build_engine(loaded, settings, Notices()).engine
-    start = time.perf_counter()
-    out = upscale_image(engine, img)
-    seconds = time.perf_counter() - start
-    write_image(dst, out)  # a temporary file beside dst, renamed into place: a failure leaves nothing
-    h, w = img.shape[:2]
-    print(f"{src} {w}x{h} -> {dst} {out.shape[1]}x{out.shape[0]} with {loaded.describe()} "
-          f"({engine.describe()}, {seconds:.2f} s)")
+    result = upscale_image_file(engine, img, dst)
+    (w, h), (ow, oh) = result.input_size, result.output_size
+    print(f"{src} {w}x{h} -> {dst} {ow}x{oh} with {loaded.describe()} ({engine.describe()}, {result.seconds:.2f} s)")
     return 0

@@ -7,7 +7,7 @@ import argparse
 from pipelines.commands.common import add_engine_args, add_model_args
 
 # flag dest -> LiveConfig field (flags override the --config preset only when given).
-_OVERRIDES = {
+FLAG_SETTINGS = {
     "source": "source", "realtime": "realtime", "capture_size": "capture_size", "capture_fps": "capture_fps",
     "open_timeout": "open_timeout_s", "read_timeout": "read_timeout_s", "model": "model", "weights": "weights",
     "scale": "scale", "device": "device", "precision": "precision", "target_fps": "target_fps",
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from vsr.errors import VSRError
     from vsr.io.live.preview import display_problem
 
-    cfg = load_config(LiveConfig, args.config, overrides_from_args(args, _OVERRIDES))
+    cfg = load_config(LiveConfig, args.config, overrides_from_args(args, FLAG_SETTINGS))
     if cfg.display and (problem := display_problem()):
         raise VSRError(problem)  # before the seconds that loading torch takes
     from pipelines.live import run_live, summary_lines, write_report

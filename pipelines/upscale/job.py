@@ -17,9 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from pipelines.common.device_colour import hw_decoder, plane_formats
+from pipelines.common.device_colour import device_colour_target, hw_decoder
 from pipelines.common.engine_factory import build_engine, model_from_settings, resolve_batch
 from pipelines.common.notices import Notices
 from pipelines.common.progress import progress_bar
@@ -29,6 +27,7 @@ from pipelines.common.stop import StopFlag
 from pipelines.upscale.checks import check_input_path, check_run_settings
 from pipelines.upscale.report import FileReport, file_report
 from pipelines.upscale.stages import DecodeStage, EncodeStage, UpscaleStage
+from vsr.engine.interface import FrameEngine
 from vsr.errors import MediaError
 from vsr.io import AtomicOutput, SourceInfo, TimeRange, VideoSink, VideoSource, probe
 from vsr.io.file.sink import check_output_path
@@ -51,11 +50,11 @@ class PassOptions:
     stop: StopFlag | None = None
 
 
-def upscale_file(src: str | Path, out: str | Path, engine: Callable[[np.ndarray], np.ndarray], scale: int,
+def upscale_file(src: str | Path, out: str | Path, engine: FrameEngine, scale: int,
                  cfg: UpscaleConfig | None = None, opts: PassOptions | None = None,
                  notices: Notices | None = None) -> FileReport:
-    """Run the whole job. `engine` maps frames (N,H,W,3) uint8/uint16 to (N,sH,sW,3) of the same dtype (an Engine,
-    or any such callable). Of `cfg` this uses the engine's batch, colour (where YUV <-> RGB runs: "host" with
+    """Run the whole job with `engine` (vsr.engine.interface.FrameEngine: the torch or onnxruntime engine, or the
+    bench's I/O-only stand-in). Of `cfg` this uses the engine's batch, colour (where YUV <-> RGB runs: "host" with
     swscale, "device" beside the model, "auto" the device when it is a GPU), the encode settings and the
     pipeline's queue, threads, frame limit and decoder (`hwdec` "cuda": NVDEC, falling back to the CPU with a
     notice; "auto": NVDEC when the engine runs on a GPU)."""
@@ -91,10 +90,10 @@ def upscale_file(src: str | Path, out: str | Path, engine: Callable[[np.ndarray]
     return file_report(src, out, info, scale, batch, wall, opts.labels, sink, source, owner, notices)
 
 
-def _stages(engine: Callable, batch: int, info: SourceInfo, sink: VideoSink, scale: int, cfg: UpscaleConfig,
+def _stages(engine: FrameEngine, batch: int, info: SourceInfo, sink: VideoSink, scale: int, cfg: UpscaleConfig,
             opts: PassOptions, notices: Notices) -> tuple[StagePipeline, VideoSource, EncodeStage]:
     """Decoder, model and encoder on their threads, joined by bounded queues, under one owner."""
-    yuv = plane_formats(cfg.engine.colour, engine, info, sink, scale, notices)
+    yuv = device_colour_target(cfg.engine.colour, engine, info, sink, notices)
     source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=cfg.pipeline.decode_threads,
                          time_range=opts.time_range, max_frames=cfg.pipeline.max_frames, planes=yuv is not None,
                          hwdec=hw_decoder(cfg.pipeline.hwdec, engine))
@@ -138,10 +137,28 @@ def _run_with_progress(owner: StagePipeline, encode_stage: EncodeStage, sink: Vi
     return time.perf_counter() - start
 
 
+def _when_written(on_progress: Callable[[int, int | None], None] | None,
+                  total: int | None) -> Callable[[int], None] | None:
+    """`PassOptions.on_frames` that calls `on_progress(frames_written, total)` when the count moved."""
+    if on_progress is None:
+        return None
+    last = -1
+
+    def on_frames(written: int) -> None:
+        nonlocal last
+        if written != last:
+            last = written
+            on_progress(written, total)
+
+    return on_frames
+
+
 def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = False,
                 report_path: str | Path | None = None, progress: bool = True,
-                notices: Notices | None = None) -> FileReport:
-    """The `upscale` command: every check that can fail runs before the model loads or a byte is written."""
+                notices: Notices | None = None,
+                on_progress: Callable[[int, int | None], None] | None = None) -> FileReport:
+    """The `upscale` command: every check that can fail runs before the model loads or a byte is written.
+    `on_progress(frames_written, frames_expected or None)` is called each time more frames were written."""
     notices = notices if notices is not None else Notices()
     check_input_path(src)
     check_output_path(out, src, overwrite)
@@ -156,7 +173,8 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     with StopFlag() as stop:
         try:
             report = upscale_file(src, out, built.engine, scale, cfg, PassOptions(
-                info=info, overwrite=overwrite, progress=progress, labels=labels, stop=stop), notices)
+                info=info, overwrite=overwrite, progress=progress, labels=labels, stop=stop,
+                on_frames=_when_written(on_progress, _expected_frames(info, cfg.pipeline.max_frames))), notices)
         finally:
             built.engine.close()
         if report_path is not None:
