@@ -106,13 +106,16 @@ def test_run_live_records_a_lavfi_source(tmp_path):
         assert sum(1 for _ in c.decode(video=0)) == report.recorded_frames
 
 
-def test_open_live_is_stepped_by_the_caller(tmp_path):
+def test_open_live_is_stepped_by_the_caller_who_sees_the_frames():
     log: list[str] = []
-    with vsr_safmn.open_live("lavfi:testsrc2=size=32x18:rate=10", model=X2, log=log.append) as live:
-        while live.step() and len(live.stats.latencies_ms) < 3:
+    seen: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    with vsr_safmn.open_live("lavfi:testsrc2=size=32x18:rate=10", model=X2, log=log.append,
+                             on_frame=lambda out, src: seen.append((out.shape, src.shape))) as live:
+        while live.step() and len(seen) < 3:
             pass
     report = live.result().report
-    assert report.processed >= 3 and report.outputs == []
+    assert report.processed == len(seen) >= 3 and report.outputs == []
+    assert set(seen) == {((36, 64, 3), (18, 32, 3))}
     assert any(line.startswith("model: safmn-default-x2") for line in log)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
+import numpy as np
+
 from pipelines.common.config import load_config, overrides_from_args
 from pipelines.common.notices import Notices
 from pipelines.common.settings import UpscaleConfig
@@ -59,7 +61,7 @@ def open_live(source: str, *, model: str | Path | None = None, weights: str | Pa
               scale: int | None = None, record: str | Path | Iterable[str | Path] | None = None,
               duration: float | None = None, config: str | Path | None = None,
               log: Callable[[str], None] | None = None, status: TextIO | None = None, keep_frames: bool = True,
-              **settings: Any) -> LiveSession:
+              on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None, **settings: Any) -> LiveSession:
     """A live session on `source` as `vsr live --source SOURCE` runs it (webcam:N, /dev/videoN, a stream URL,
     `lavfi:GRAPH` or a file played in real time), not yet opened.
 
@@ -68,9 +70,10 @@ def open_live(source: str, *, model: str | Path | None = None, weights: str | Pa
     the `with` finalises every output; `live.result()` is then the `LiveResult` (`.report`, `.frames`).
     `live.run()` does all of that. `model`: None chooses the best model that keeps up with the source on this
     machine; a name or a checkpoint path uses that one. `record`: a file or stream URL (or several) to write the
-    upscaled video to. `log`: receives the session's messages (default: none); `status`: a stream for the
-    status line each second. `settings`: the command's other flags as keywords (target_fps, max_latency_ms,
-    batch, device, precision, threads, codec, crf, preset, overwrite, report, audio, preview_http, ...).
+    upscaled video to. `on_frame(output, source)`: sees each processed frame (RGB uint8 arrays). `log`: receives
+    the session's messages (default: none); `status`: a stream for the status line each second. `settings`:
+    the command's other flags as keywords (target_fps, max_latency_ms, batch, device, precision, threads, codec,
+    crf, preset, overwrite, report, audio, preview_http, ...).
     """
     from pipelines.commands.live import FLAG_SETTINGS
 
@@ -79,7 +82,7 @@ def open_live(source: str, *, model: str | Path | None = None, weights: str | Pa
     given = {"source": str(source), "model": name, "weights": path, "scale": scale, "outputs": outputs,
              "duration": duration, **settings}
     cfg = load_config(LiveConfig, config, settings_overrides(FLAG_SETTINGS, given))
-    return LiveSession(cfg, log or _quiet, status, keep_frames)
+    return LiveSession(cfg, log or _quiet, status, keep_frames, on_frame)
 
 
 def run_live(source: str, **kwargs: Any) -> LiveResult:

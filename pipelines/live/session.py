@@ -77,11 +77,13 @@ class InFlight:
 class LiveSession:
     """One live run: `open()`, `step()` until it returns False, `close()`, then `result()`; or `with session:`
     around the steps, or `run()` for all of it. `log` receives the messages, `status_stream` (None: none) the
-    status line each `status_interval_s`; `keep_frames` keeps a `ProcessedFrame` per frame in the result."""
+    status line each `status_interval_s`; `keep_frames` keeps a `ProcessedFrame` per frame in the result;
+    `on_frame(output, source)` sees each processed frame (RGB uint8 arrays, on the thread calling `step`)."""
 
     def __init__(self, cfg: LiveConfig, log: Callable[[str], None], status_stream: TextIO | None,
-                 keep_frames: bool) -> None:
+                 keep_frames: bool, on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
         self.cfg, self.log, self.status_stream, self.keep_frames = cfg, log, status_stream, keep_frames
+        self.on_frame = on_frame
         self.tty = hasattr(status_stream, "isatty") and status_stream.isatty()
         self.outputs = LiveOutputs()
         self.stats = LiveStats()
@@ -217,6 +219,8 @@ class LiveSession:
             for w in self.outputs.writers:
                 w.write(out, t_rec)
             self.outputs.publish(out, rgb)
+            if self.on_frame is not None:
+                self.on_frame(out, rgb)
             if show and self.outputs.window is not None and not quit_asked:
                 quit_asked = not self.outputs.window.show(out, rgb, self._status(time.monotonic()))
         return not quit_asked
