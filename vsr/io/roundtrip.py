@@ -131,7 +131,7 @@ def roundtrip(frames: Iterable[np.ndarray], spec: CodecSpec) -> Iterator[np.ndar
                 size = rgb.shape[:2]
                 if spec.pix_fmt == "yuv420p" and (size[0] % 2 or size[1] % 2):
                     raise InputError(f"codec round trip: 4:2:0 needs an even width and height, not "
-                                     f"{size[1]}x{size[0]}")
+                                     f"{size[1]}x{size[0]} (pix_fmt=yuv444p takes any)")
                 if spec.codec == "libx265" and min(size) < X265_MIN:
                     raise InputError(f"codec round trip: libx265 needs frames of at least {X265_MIN}x{X265_MIN}, not "
                                      f"{size[1]}x{size[0]} (smaller ones corrupt its memory)")
