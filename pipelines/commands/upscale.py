@@ -26,7 +26,7 @@ def batch_arg(text: str) -> int | str:
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="a YAML preset: a path, or a name in configs/ (quality, fast, cpu)")
+    p.add_argument("--config", default=None, help="a YAML preset: a path, or a shipped name (quality, fast, cpu)")
     p.add_argument("--batch", type=batch_arg, default=None, metavar="N|auto",
                    help="frames per model call (default 1; auto: as many as fit the GPU's and the host's memory)")
     p.add_argument("--colour", default=None, metavar="auto|host|device",
