@@ -12,8 +12,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
+import torch
 
 from pipelines.cli import main
 from pipelines.upscale import PassOptions, upscale_file
@@ -94,17 +94,22 @@ def test_auto_model_without_any_model_is_a_clear_error_or_works(tmp_path: Path, 
 
 
 def test_a_failing_stage_stops_everything_and_leaves_nothing(tmp_path: Path, clip: Path) -> None:
-    calls = []
+    from vsr.engine.runner import Engine, EngineConfig
 
-    def engine(x):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("model exploded")
-        return np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)  # frames (N, H, W, 3)
+    class ExplodesOnTheThirdBatch(torch.nn.Module):
+        calls = 0
 
+        def forward(self, x):
+            type(self).calls += 1
+            if type(self).calls == 3:
+                raise RuntimeError("model exploded")
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    engine = Engine(ExplodesOnTheThirdBatch(), 2, EngineConfig("cpu", "fp32", fast_layers=False, cpu_workers=1))
     out = tmp_path / "fail.mp4"
     with pytest.raises(RuntimeError, match="model exploded"):
         upscale_file(clip, out, engine, 2, opts=PassOptions(progress=False))
+    engine.close()
     assert list(tmp_path.iterdir()) == []
     time.sleep(0.3)
     assert not [t for t in threading.enumerate() if t.name.startswith("vsr-")]
