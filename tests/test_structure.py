@@ -141,6 +141,7 @@ WRITE_SITES = {
     "vsr/training/checkpoint.py": "torch.save into atomic_path's temporary path",
     "vsr/models/weights.py": "a download into atomic_path's temporary path",
     "vsr/io/file/sink.py": "the muxer opens AtomicOutput's temporary path (the caller's)",
+    "vsr/io/file/pipe.py": "the muxer writes the stream to stdout (-o -): a pipe, no file under a name",
     "vsr/io/live/sinks.py": "a recording's AtomicOutput temporary path, or a stream URL",
     "vsr/io/synth.py": "a generated clip through AtomicOutput",
     "vsr/metrics/cost.py": "/proc/self/clear_refs, a kernel control file",

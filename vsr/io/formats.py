@@ -38,3 +38,23 @@ RECORDING_FORMATS: dict[str, str] = {ext: f.muxer for ext, f in CONTAINERS.items
 # Live output streams: URL scheme -> muxer.
 STREAM_FORMATS: dict[str, str] = {"udp": "mpegts", "rtp": "rtp_mpegts", "srt": "mpegts", "tcp": "mpegts",
                                   "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+
+
+@dataclass(frozen=True)
+class PipeFormat:
+    """A container written to a pipe (`-o -`): one that needs no seeking back to finish it."""
+
+    muxer: str
+    video_codec: str
+    options: tuple[tuple[str, str], ...] = ()  # the muxer's options
+
+
+# The file pipeline's stream outputs (stdout): name -> format. Matroska and NUT carry audio and subtitles beside
+# the video; YUV4MPEG carries the decoded picture alone, at a constant rate, for tools that take raw video
+# (players, VapourSynth, encoders). Its 10-bit and 4:4:4 layouts are extensions that FFmpeg writes only when told
+# not to be strict; every reader of YUV4MPEG that takes 10-bit (FFmpeg, mpv, VapourSynth) reads them.
+PIPE_FORMATS: dict[str, PipeFormat] = {
+    "mkv": PipeFormat("matroska", "libx264"),
+    "nut": PipeFormat("nut", "libx264"),
+    "y4m": PipeFormat("yuv4mpegpipe", "wrapped_avframe", (("strict", "-1"),)),
+}

@@ -77,18 +77,26 @@ def _display_matrix(frame: av.VideoFrame) -> list[int] | None:
     return None
 
 
-def _main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+def main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The picture, not cover art or thumbnails (attached pictures are video streams too)."""
     movies = [v for v in container.streams.video
               if not v.disposition & (av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails)]
     return movies[0] if movies else container.streams.video[0]
 
 
-def _first_frame(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> av.VideoFrame | None:
+def _first_frame(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
+                 keep: list[av.Packet] | None = None) -> av.VideoFrame | None:
+    """The first decodable frame. `keep` (an input read once, a pipe): every stream is read and each packet read
+    is appended to it, for the decoding pass to replay."""
     try:
-        for packet in container.demux(vs):
+        for packet in container.demux() if keep is not None else container.demux(vs):
+            if keep is not None:
+                if packet.size:  # not the demuxer's end-of-stream marker: the decoding pass gets its own
+                    keep.append(packet)
+                if packet.stream_index != vs.index:
+                    continue
             try:
-                frames = packet.decode()
+                frames = vs.codec_context.decode(packet)
             except av.FFmpegError:
                 continue
             if frames:
@@ -102,38 +110,46 @@ def probe(path: str | Path) -> SourceInfo:
     """Read the header and the first video frame (colour, depth, rotation and HDR metadata live on the frames)."""
     path = Path(path)
     with open_input(path) as container:
-        if not container.streams.video:
-            raise MediaError(f"{path}: has no video stream")
-        vs = _main_video(container)
-        cc = vs.codec_context
-        if cc is None:  # a damaged header: FFmpeg could not tell the codec
-            raise MediaError(f"{path}: video stream {vs.index} has an unknown codec (damaged or unsupported file)")
-        first = _first_frame(container, vs)
-        if first is None:
-            raise MediaError(f"{path}: no decodable video frame in stream {vs.index} ({cc.name})")
-        tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
-        rate = vs.guessed_rate or vs.average_rate
-        rate = Fraction(rate) if rate else None
-        duration_s = None
-        if vs.duration is not None:
-            duration_s = float(vs.duration * tb)
-        elif container.duration is not None:
-            duration_s = container.duration / av.time_base
-        frames = vs.frames or None
-        if frames is None and duration_s and rate:
-            frames = max(1, round(duration_s * rate))
-        streams = [
-            StreamInfo(s.index, s.type, s.codec_context.codec.canonical_name if s.codec_context else "none",
-                       dict(s.metadata))
-            for s in container.streams
-        ]
-        return SourceInfo(
-            path=path, format_name=container.format.name, width=first.width, height=first.height, time_base=tb,
-            rate=rate, frames=frames, duration_s=duration_s, colour=describe_frame(first),
-            bit_depth=bit_depth(first), pix_fmt=first.format.name,
-            sample_aspect_ratio=Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None,
-            display_matrix=_display_matrix(first), rotation=int(first.rotation or 0),
-            metadata=dict(container.metadata), video_metadata=dict(vs.metadata), video_index=vs.index,
-            streams=streams, chroma_location=chroma_location(first) if supported_pix_fmt(first.format.name) else 0,
-            hdr=read_hdr(first),
-        )
+        return describe(container, path)
+
+
+def describe(container: av.container.InputContainer, path: Path, name: str | None = None,
+             keep: list[av.Packet] | None = None) -> SourceInfo:
+    """The `SourceInfo` of an opened input, read from its header and first video frame. `name`: what errors call
+    it (default the path); `keep`: see `_first_frame` (an input that can be read only once)."""
+    name = name or str(path)
+    if not container.streams.video:
+        raise MediaError(f"{name}: has no video stream")
+    vs = main_video(container)
+    cc = vs.codec_context
+    if cc is None:  # a damaged header: FFmpeg could not tell the codec
+        raise MediaError(f"{name}: video stream {vs.index} has an unknown codec (damaged or unsupported file)")
+    first = _first_frame(container, vs, keep)
+    if first is None:
+        raise MediaError(f"{name}: no decodable video frame in stream {vs.index} ({cc.name})")
+    tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
+    rate = vs.guessed_rate or vs.average_rate
+    rate = Fraction(rate) if rate else None
+    duration_s = None
+    if vs.duration is not None:
+        duration_s = float(vs.duration * tb)
+    elif container.duration is not None:
+        duration_s = container.duration / av.time_base
+    frames = vs.frames or None
+    if frames is None and duration_s and rate:
+        frames = max(1, round(duration_s * rate))
+    streams = [
+        StreamInfo(s.index, s.type, s.codec_context.codec.canonical_name if s.codec_context else "none",
+                   dict(s.metadata))
+        for s in container.streams
+    ]
+    return SourceInfo(
+        path=path, format_name=container.format.name, width=first.width, height=first.height, time_base=tb,
+        rate=rate, frames=frames, duration_s=duration_s, colour=describe_frame(first),
+        bit_depth=bit_depth(first), pix_fmt=first.format.name,
+        sample_aspect_ratio=Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None,
+        display_matrix=_display_matrix(first), rotation=int(first.rotation or 0),
+        metadata=dict(container.metadata), video_metadata=dict(vs.metadata), video_index=vs.index,
+        streams=streams, chroma_location=chroma_location(first) if supported_pix_fmt(first.format.name) else 0,
+        hdr=read_hdr(first),
+    )

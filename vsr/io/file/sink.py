@@ -9,6 +9,7 @@ dropped, each with a notice saying why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from vsr.errors import InputError, MediaError
 from vsr.io.atomic import AtomicOutput
 from vsr.io.colour import ColourDescription, from_rgb
 from vsr.io.encode import NVENC_HINT, EncodeSettings, codec_options
+from vsr.io.file.pipe import PipeOutput
 from vsr.io.file.probe import SourceInfo
 from vsr.io.file.streams import StreamPlan, audio_codec_for, clean_metadata, copy_tags, native_layout, plan_stream
 from vsr.io.formats import FORMATS
@@ -57,8 +59,11 @@ class SinkCounters:
 class VideoSink:
     def __init__(self, path: Path, info: SourceInfo, width: int, height: int, settings: EncodeSettings,
                  notify: Notify, video_only: bool = False,
-                 video_from: av.video.stream.VideoStream | None = None) -> None:
-        """`video_from`: copy this already encoded stream's packets (`write_video_packet`) instead of encoding."""
+                 video_from: av.video.stream.VideoStream | None = None, *,
+                 template: av.container.InputContainer | None = None, pipe: PipeOutput | None = None) -> None:
+        """`video_from`: copy this already encoded stream's packets (`write_video_packet`) instead of encoding.
+        `template`: the input's opened container (an input read once, a pipe) instead of `info.path` opened again;
+        `pipe`: write the stream to this pipe, in its format, instead of to the file `path`."""
         self.path, self.info, self.notify = path, info, notify
         self._video_from = video_from
         self.settings = settings
@@ -69,12 +74,14 @@ class VideoSink:
         self._audio_encoders: dict[int, av.audio.stream.AudioStream] = {}
         self._converted: dict[int, tuple[av.stream.Stream, str, str]] = {}  # text subtitles: (stream, from, to)
         self.width, self.height = width, height
-        ext = path.suffix.lower()
-        self.format_label, default_codec = FORMATS[ext]
+        if pipe is None:
+            self.format_label, default_codec = FORMATS[path.suffix.lower()]
+        else:
+            self.format_label, default_codec = pipe.muxer, pipe.video_codec
         self.codec = settings.codec or default_codec
-        self._container = av.open(str(path), "w")
+        self._container = av.open(str(path), "w") if pipe is None else pipe.open()
         try:
-            with av.open(str(info.path), "r") as template:
+            with (av.open(str(info.path), "r") if template is None else contextlib.nullcontext(template)) as template:
                 self._add_video(template.streams[info.video_index])
                 if not video_only:  # e.g. a segment of a longer job: the other streams are muxed in at the join
                     self._add_others(template)
@@ -115,8 +122,9 @@ class VideoSink:
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
         stream = self._container.add_stream(name, rate=rate)
         stream.width, stream.height, stream.pix_fmt = self.enc_width, self.enc_height, self.pix_fmt
-        # The source's time base, so every input timestamp is representable: pts pass through unchanged.
-        stream.time_base = info.time_base
+        # The source's time base, so every input timestamp is representable: pts pass through unchanged. (YUV4MPEG
+        # has no timestamps: its header's frame rate is the stream's time base.)
+        stream.time_base = info.time_base if self.format_label != "yuv4mpegpipe" else 1 / rate
         cc = stream.codec_context
         cc.time_base = info.time_base
         cc.framerate = rate

@@ -9,6 +9,7 @@ and keeps memory bounded by the pipeline's queues.)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,6 +20,7 @@ from av.codec.hwaccel import HWAccel
 
 from vsr.errors import MediaError
 from vsr.io.colour import to_rgb
+from vsr.io.file.pipe import PipeInput
 from vsr.io.file.probe import SourceInfo, StreamInfo, open_input, probe
 from vsr.io.planes import planes_from_frame, same_layout, supported_pix_fmt
 
@@ -94,8 +96,9 @@ class VideoSource:
 
     def __init__(self, info: SourceInfo, copy: set[int], decode: set[int], notify: Notify,
                  threads: int = 0, time_range: TimeRange | None = None, max_frames: int | None = None,
-                 planes: bool = False, hwdec: str | None = None) -> None:
+                 planes: bool = False, hwdec: str | None = None, pipe: PipeInput | None = None) -> None:
         self.info = info
+        self.pipe = pipe  # an input read once (stdin): its opened container, and the packets its probe read
         self.hwdec = hwdec  # "cuda" or "cuda:N": decode with NVDEC (frames come back to host memory, as nv12/p010)
         # YUV planes instead of RGB, for conversion beside the model: frames in the stream's own format only
         # (a mid-stream format change falls back to RGB for those frames).
@@ -135,8 +138,13 @@ class VideoSource:
         self.counters.frames += 1
         return out
 
-    def _open_for_decoding(self) -> av.container.InputContainer:
+    def _open_for_decoding(self) -> contextlib.AbstractContextManager[av.container.InputContainer]:
         """The input opened with NVDEC when asked and possible, else for decoding on the CPU (one notice)."""
+        if self.pipe is not None:  # opened by its probe, closed by its owner
+            if self.hwdec:
+                self.notify("NVDEC decodes files, not pipes; decoding on the CPU")
+                self.hwdec = None
+            return contextlib.nullcontext(self.pipe.container)
         if self.hwdec:
             _, _, index = self.hwdec.partition(":")
             accel = HWAccel(device_type="cuda", device=index or None, allow_software_fallback=True)
@@ -201,7 +209,7 @@ class VideoSource:
     def _packets(self, container: av.container.InputContainer, wanted: list,
                  should_stop: Callable[[], bool]) -> Iterator[av.Packet]:
         """The demuxed packets until the end, a stop request or a read error (a truncated file: noted)."""
-        demux = container.demux(wanted)
+        demux = self.pipe.packets(wanted) if self.pipe is not None else container.demux(wanted)
         while not should_stop():
             try:
                 yield next(demux)
@@ -217,11 +225,14 @@ class VideoSource:
         info = self.info
         with self._open_for_decoding() as container:
             vs = container.streams[info.video_index]
-            vs.codec_context.thread_type = "AUTO"  # frame + slice threads: decode runs beside the model
-            if self._threads:
-                vs.codec_context.thread_count = self._threads
+            if not vs.codec_context.is_open:  # (a pipe's was opened, with threads, by its probe)
+                vs.codec_context.thread_type = "AUTO"  # frame + slice threads: decode runs beside the model
+                if self._threads:
+                    vs.codec_context.thread_count = self._threads
             wanted = [vs] + [container.streams[i] for i in sorted(self.copy | self.decode)]
             if self.range.start is not None:
+                if self.pipe is not None:
+                    raise MediaError(f"{self.pipe.name}: a pipe cannot seek")
                 seek = self.range.seek if self.range.seek is not None else self.range.start
                 container.seek(seek, backward=True, any_frame=False, stream=vs)
             self._first_seen = False

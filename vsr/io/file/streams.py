@@ -71,7 +71,7 @@ def plan_stream(s: av.stream.Stream, fmt: str, supported: set[str], video_index:
     elif s.type == "attachment":
         if fmt != "matroska":
             plan.action, plan.reason = "drop", f"{fmt} cannot hold attachments"
-    elif not fits and s.type == "audio":
+    elif not fits and s.type == "audio" and audio_codec_for(fmt) in supported:
         plan.action = "encode"
         plan.reason = f"{fmt} cannot hold {codec} audio; re-encoded as {audio_codec_for(fmt)}"
     elif not fits and s.type == "subtitle" and codec in TEXT_CODECS and TARGET_BY_FORMAT.get(fmt) in supported:
