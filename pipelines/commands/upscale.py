@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pipelines.commands.common import add_engine_args, add_model_args
@@ -48,6 +49,9 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, help="encoder speed: x264 names (ultrafast ... veryslow)")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="upscale only the first N frames (a preview)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--format", default=None, metavar="mkv|nut|y4m",
+                   help="the stream's container with -o - (stdout): mkv (default) or nut (audio and subtitles "
+                        "kept), y4m (raw video alone)")
     p.add_argument("--report", default=None, metavar="FILE.json", help="write the run's figures as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -70,8 +74,10 @@ def add_segment_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="upscale a video file (audio, subtitles, timestamps and colour kept)")
-    p.add_argument("input", nargs="+", help="the video file to upscale (several files or a folder: -o is a folder)")
-    p.add_argument("-o", "--output", required=True, help="the file to write (.mp4, .mkv, .mov, .m4v or .webm)")
+    p.add_argument("input", nargs="+", help="the video file to upscale (several files or a folder: -o is a folder; "
+                   "-: a stream on stdin)")
+    p.add_argument("-o", "--output", required=True, help="the file to write (.mp4, .mkv, .mov, .m4v or .webm; "
+                   "-: a stream on stdout, see --format)")
     add_model_args(p)
     add_engine_args(p)
     add_output_args(p)
@@ -91,17 +97,22 @@ def run(args: argparse.Namespace) -> int:
                      args.gpus_per_segment)
     if any(f is not None for f in segment_flags) or args.engine != "local" or len(inputs) > 1 or inputs[0].is_dir():
         return _run_segmented(args, inputs, cfg)
-    report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite,
-                         report_path=args.report, progress=not args.no_progress)
-    print(report.summary())
+    report = run_upscale(inputs[0], Path(args.output), cfg, overwrite=args.overwrite, report_path=args.report,
+                         progress=not args.no_progress, stream_format=args.format)
+    print(report.summary(), file=sys.stderr if args.output == "-" else sys.stdout)  # stdout carries the stream
     return 0
 
 
 def _run_segmented(args: argparse.Namespace, inputs: list[Path], cfg) -> int:
     """`upscale ... --segments ...` (or several inputs, or a folder)."""
     from pipelines.segments import SegmentOptions, expand_inputs, run_segmented
-    from vsr.errors import ConfigError
+    from vsr.errors import ConfigError, InputError
 
+    if "-" in args.input or args.output == "-":
+        raise InputError("segments, --resume, --engine ray and several inputs need files: a pipe is read (or "
+                         "written) once, in one pass", hint="upscale a pipe alone, without the segment flags")
+    if args.format is not None:
+        raise InputError("{format} is for a stream on stdout (-o -)")
     if cfg.pipeline.max_frames is not None:
         raise ConfigError("{frames} previews a single pass; it cannot be combined with segments or several inputs")
     opts = SegmentOptions(segments=args.segments or "auto", work_dir=Path(args.work_dir) if args.work_dir else None,

@@ -7,6 +7,8 @@ from pathlib import Path
 from pipelines.common.device_colour import COLOUR_MODES, HW_DECODERS
 from pipelines.common.settings import COMPILE_MODES, UpscaleConfig
 from vsr.errors import ConfigError, InputError
+from vsr.io.file.pipe import STDIO, PipeOutput
+from vsr.io.file.sink import check_output_path
 
 
 def check_input_path(src: Path) -> None:
@@ -14,6 +16,19 @@ def check_input_path(src: Path) -> None:
         raise InputError(f"{src}: no such file")
     if src.is_dir():
         raise InputError(f"{src}: is a directory, not a video file")
+
+
+def check_paths(src: Path, out: Path, overwrite: bool, stream_format: str | None) -> PipeOutput | None:
+    """The input and the output of a single pass, either of which may be `-` (stdin, stdout); for stdout the
+    stream it will be, in `stream_format` (checked; it is claimed when the pass starts)."""
+    if src != STDIO:
+        check_input_path(src)
+    if out == STDIO:
+        return PipeOutput(stream_format or "mkv")
+    if stream_format is not None:
+        raise InputError("{format} is for a stream on stdout (-o -); a file's extension picks its container")
+    check_output_path(out, src, overwrite)
+    return None
 
 
 def check_run_settings(cfg: UpscaleConfig, report_path: str | Path | None) -> None:

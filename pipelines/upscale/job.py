@@ -9,6 +9,7 @@ the muxer finished: a failure or Ctrl-C never leaves a partial file at the targe
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 import threading
@@ -24,12 +25,13 @@ from pipelines.common.progress import progress_bar
 from pipelines.common.settings import UpscaleConfig
 from pipelines.common.stages import StagePipeline
 from pipelines.common.stop import StopFlag
-from pipelines.upscale.checks import check_input_path, check_run_settings
+from pipelines.upscale.checks import check_paths, check_run_settings
 from pipelines.upscale.report import FileReport, file_report
 from pipelines.upscale.stages import DecodeStage, EncodeStage, UpscaleStage
 from vsr.engine.interface import FrameEngine
 from vsr.errors import MediaError
 from vsr.io import AtomicOutput, SourceInfo, TimeRange, VideoSink, VideoSource, probe
+from vsr.io.file.pipe import STDIO, PipeInput, PipeOutput
 from vsr.io.file.sink import check_output_path
 
 
@@ -48,6 +50,8 @@ class PassOptions:
     video_only: bool = False
     on_frames: Callable[[int], None] | None = None
     stop: StopFlag | None = None
+    pipe_in: PipeInput | None = None  # the input is a pipe (stdin), opened and probed once
+    pipe_out: PipeOutput | None = None  # the output is a pipe (stdout), claimed: written as it goes, no temporary file
 
 
 def upscale_file(src: str | Path, out: str | Path, engine: FrameEngine, scale: int,
@@ -61,15 +65,18 @@ def upscale_file(src: str | Path, out: str | Path, engine: FrameEngine, scale: i
     src, out = Path(src), Path(out)
     cfg, opts = cfg or UpscaleConfig(), opts or PassOptions()
     notices = notices if notices is not None else Notices()
-    check_output_path(out, src, opts.overwrite)
-    info = opts.info or probe(src)
+    if opts.pipe_out is None:
+        check_output_path(out, src, opts.overwrite)
+    info = opts.info or (opts.pipe_in.info if opts.pipe_in is not None else probe(src))
     batch = resolve_batch(cfg.engine.batch, engine, info, notices)
-    atomic = AtomicOutput(out)
+    atomic = AtomicOutput(out) if opts.pipe_out is None else None
     try:
-        sink = VideoSink(atomic.temp, info, info.width * scale, info.height * scale, cfg.encode, notices,
-                         video_only=opts.video_only)
+        sink = VideoSink(atomic.temp if atomic is not None else out, info, info.width * scale, info.height * scale,
+                         cfg.encode, notices, video_only=opts.video_only,
+                         template=opts.pipe_in.container if opts.pipe_in is not None else None, pipe=opts.pipe_out)
     except BaseException:  # the muxer may have created the file before failing (or Ctrl-C)
-        atomic.discard()
+        if atomic is not None:
+            atomic.discard()
         raise
     committed, owner = False, None
     try:
@@ -80,14 +87,17 @@ def upscale_file(src: str | Path, out: str | Path, engine: FrameEngine, scale: i
             raise MediaError("the pipeline stopped before the end of the input")
         if opts.stop is not None:
             opts.stop.raise_if_set()  # the last moment a signal stops the pass: after the rename it is complete
-        atomic.commit()
+        if atomic is not None:
+            atomic.commit()
         committed = True
     finally:
         if not committed:
             if owner is None or not owner.alive():
                 sink.close(flush=False)  # a stage still inside the muxer would crash on a closed file
-            atomic.discard()
-    return file_report(src, out, info, scale, batch, wall, opts.labels, sink, source, owner, notices)
+            if atomic is not None:
+                atomic.discard()
+    names = (Path("stdin") if opts.pipe_in else src, Path("stdout") if opts.pipe_out else out)
+    return file_report(*names, info, scale, batch, wall, opts.labels, sink, source, owner, notices)
 
 
 def _stages(engine: FrameEngine, batch: int, info: SourceInfo, sink: VideoSink, scale: int, cfg: UpscaleConfig,
@@ -96,8 +106,11 @@ def _stages(engine: FrameEngine, batch: int, info: SourceInfo, sink: VideoSink, 
     yuv = device_colour_target(cfg.engine.colour, engine, info, sink, notices)
     source = VideoSource(info, sink.copy_streams, sink.encode_streams, notices, threads=cfg.pipeline.decode_threads,
                          time_range=opts.time_range, max_frames=cfg.pipeline.max_frames, planes=yuv is not None,
-                         hwdec=hw_decoder(cfg.pipeline.hwdec, engine))
+                         hwdec=hw_decoder(cfg.pipeline.hwdec, engine), pipe=opts.pipe_in)
     stop_event = threading.Event()
+    for end in (opts.pipe_in, opts.pipe_out):
+        if end is not None:  # a read or write waiting on a stalled pipe gives up when the stages stop
+            end.cancel_on(stop_event)
     decoded: queue.Queue = queue.Queue(maxsize=cfg.pipeline.queue_frames)
     upscaled: queue.Queue = queue.Queue(maxsize=cfg.pipeline.queue_frames)
     encode_stage = EncodeStage(sink, upscaled, stop_event)
@@ -155,29 +168,35 @@ def _when_written(on_progress: Callable[[int, int | None], None] | None,
 
 def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = False,
                 report_path: str | Path | None = None, progress: bool = True,
-                notices: Notices | None = None,
+                notices: Notices | None = None, stream_format: str | None = None,
                 on_progress: Callable[[int, int | None], None] | None = None) -> FileReport:
-    """The `upscale` command: every check that can fail runs before the model loads or a byte is written.
+    """The `upscale` command: every check that can fail runs before the model loads or a byte is written. `-`
+    (`STDIO`) as `src` reads stdin, as `out` writes stdout in `stream_format` (default Matroska).
     `on_progress(frames_written, frames_expected or None)` is called each time more frames were written."""
     notices = notices if notices is not None else Notices()
-    check_input_path(src)
-    check_output_path(out, src, overwrite)
+    pipe_out = check_paths(src, out, overwrite, stream_format)
     check_run_settings(cfg, report_path)
-    info = probe(src)
-    built = build_engine(model_from_settings(cfg.model), cfg.engine, notices)
-    labels, scale = built.labels, built.scale
-    if progress:
-        print(f"{src.name}: {info.width}x{info.height} -> {info.width * scale}x{info.height * scale}, "
-              f"{labels['model']} on {labels['device']} ({labels['precision']})", file=sys.stderr)
-    # Probe and model load take the signal where they are (Interrupted); from here the pass stops at safe points.
-    with StopFlag() as stop:
-        try:
-            report = upscale_file(src, out, built.engine, scale, cfg, PassOptions(
-                info=info, overwrite=overwrite, progress=progress, labels=labels, stop=stop,
-                on_frames=_when_written(on_progress, _expected_frames(info, cfg.pipeline.max_frames))), notices)
-        finally:
-            built.engine.close()
-        if report_path is not None:
-            report.write_json(report_path)
-        stop.finish()
+    with contextlib.ExitStack() as stack:
+        pipe_in = stack.enter_context(PipeInput(threads=cfg.pipeline.decode_threads)) if src == STDIO else None
+        info = pipe_in.info if pipe_in is not None else probe(src)
+        built = build_engine(model_from_settings(cfg.model), cfg.engine, notices)
+        labels, scale = built.labels, built.scale
+        if progress:
+            print(f"{'stdin' if pipe_in else src.name}: {info.width}x{info.height} -> {info.width * scale}x"
+                  f"{info.height * scale}, {labels['model']} on {labels['device']} ({labels['precision']})",
+                  file=sys.stderr)
+        # Probe and model load take the signal where they are (Interrupted); from here the pass stops at safe points.
+        with StopFlag() as stop:
+            try:
+                with pipe_out if pipe_out is not None else contextlib.nullcontext():
+                    report = upscale_file(src, out, built.engine, scale, cfg, PassOptions(
+                        info=info, overwrite=overwrite, progress=progress, labels=labels, stop=stop,
+                        pipe_in=pipe_in, pipe_out=pipe_out,
+                        on_frames=_when_written(on_progress, _expected_frames(info, cfg.pipeline.max_frames))),
+                        notices)
+            finally:
+                built.engine.close()
+            if report_path is not None:
+                report.write_json(report_path)
+            stop.finish()
     return report
