@@ -259,4 +259,14 @@ def test_refusals_are_one_line(tmp_path: Path, clip: Path, capsys) -> None:
     with fd_as(r, 0):
         assert "stdin: not a stream that FFmpeg can read" in error("-", "-o", str(tmp_path / "o.mkv"))
     os.close(r)
-    assert list(tmp_path.iterdir()) == []
+    # An MP4 whose index follows 166 kB of frames: the demuxer would have to seek back to them.
+    (tmp_path / "mp4").mkdir()
+    mp4 = make_clip(tmp_path / "mp4" / "in.mp4", width=640, height=360, frames=150,
+                    options={"preset": "ultrafast", "qp": "0"})
+    cat = subprocess.Popen([sys.executable, "-c", "import shutil, sys; shutil.copyfileobj(open(sys.argv[1], 'rb'), "
+                            "sys.stdout.buffer)", str(mp4)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with fd_as(cat.stdout.fileno(), 0):
+        assert "an MP4/MOV stream whose frames cannot be reached" in error("-", "-o", str(tmp_path / "o.mkv"))
+    cat.stdout.close()
+    cat.wait()
+    assert [p.name for p in tmp_path.iterdir()] == ["mp4"]

@@ -186,8 +186,15 @@ class PipeInput:
                 cc.thread_type = "AUTO"
                 if threads:
                     cc.thread_count = threads
-        with signals_restored():
-            return describe(self.container, STDIO, self.name, keep=self._head)
+        try:
+            with signals_restored():
+                return describe(self.container, STDIO, self.name, keep=self._head)
+        except MediaError as exc:
+            if "mp4" not in self.container.format.name:
+                raise
+            # MP4/MOV keep their index apart from the frames (often after them): a pipe cannot seek to them.
+            raise MediaError(f"{self.name}: an MP4/MOV stream whose frames cannot be reached without seeking",
+                             hint="give the file itself, or pass it on as NUT: ffmpeg -i IN -c copy -f nut -") from exc
 
     def cancel_on(self, event: threading.Event) -> None:
         self.reader.cancel_on(event)
