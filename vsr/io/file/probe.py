@@ -13,7 +13,8 @@ import numpy as np
 from vsr.errors import InputError, MediaError
 from vsr.io.colour import ColourDescription, bit_depth, describe_frame
 from vsr.io.hdr import HdrMetadata, read_hdr
-from vsr.io.planes import chroma_location, supported_pix_fmt
+from vsr.io.picture import YuvFormat
+from vsr.io.planes import chroma_location, supported_pix_fmt, yuv_format
 
 
 @dataclass
@@ -54,6 +55,11 @@ class SourceInfo:
     @property
     def deep(self) -> bool:
         return self.bit_depth > 8
+
+    @property
+    def yuv_format(self) -> YuvFormat | None:
+        """The format of the decoded frames' YUV planes (None where they cannot be handed out as planes)."""
+        return yuv_format(self.pix_fmt, self.width, self.height, self.colour, self.chroma_location)
 
 
 def open_input(path: Path) -> av.container.InputContainer:

@@ -28,7 +28,8 @@ from vsr.io.file.probe import SourceInfo
 from vsr.io.file.streams import StreamPlan, audio_codec_for, clean_metadata, copy_tags, native_layout, plan_stream
 from vsr.io.formats import FORMATS
 from vsr.io.hdr import hdr_plan, merge_options
-from vsr.io.planes import frame_from_planes, supported_pix_fmt
+from vsr.io.picture import Picture, RgbPicture, YuvFormat
+from vsr.io.planes import frame_from_planes, yuv_format
 from vsr.io.subtitles import TARGET_BY_FORMAT, cue_payload, cue_text
 
 Notify = Callable[[str], None]
@@ -262,17 +263,22 @@ class VideoSink:
         self.counters.frames += 1
 
     @property
-    def takes_planes(self) -> bool:
-        """Whether `write_planes` can take frames in this output's format (no padding needed, a planar format)."""
-        return (self.enc_width, self.enc_height) == (self.width, self.height) and supported_pix_fmt(self.pix_fmt)
+    def yuv_format(self) -> YuvFormat | None:
+        """The format YUV pictures must be in for `write` to take them as they are (the output's pix_fmt, size
+        and colour), or None where it takes RGB only (a padded size, a format without a plane layout)."""
+        if (self.enc_width, self.enc_height) != (self.width, self.height):
+            return None
+        return yuv_format(self.pix_fmt, self.width, self.height, self.info.colour, self.info.chroma_location)
 
-    def write_planes(self, planes: list[np.ndarray], pts: int) -> None:
-        """A frame already converted to the output's pix_fmt and colour (on the model's device, say)."""
-        frame = frame_from_planes(planes, self.pix_fmt, self.info.colour)
-        if (frame.width, frame.height) != (self.width, self.height):
-            raise MediaError(f"internal: frame {frame.width}x{frame.height} does not match the output size "
-                           f"{self.width}x{self.height}")
-        self._encode(frame, pts)
+    def write(self, picture: Picture, pts: int) -> None:
+        """One upscaled picture: RGB (converted here, with swscale), or YUV planes already converted to the
+        output's format and colour (on the model's device, say)."""
+        if isinstance(picture, RgbPicture):
+            self.write_frame(picture.rgb, pts)
+            return
+        if picture.format != self.yuv_format:
+            raise MediaError(f"internal: YUV picture in {picture.format}, the output takes {self.yuv_format}")
+        self._encode(frame_from_planes(picture.planes, self.pix_fmt, self.info.colour), pts)
 
     def write_video_packet(self, packet: av.Packet) -> None:
         """A packet of the `video_from` stream (its own time base; the muxer rescales)."""

@@ -15,39 +15,44 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
-import numpy as np
 from av.codec.hwaccel import HWAccel
 
 from vsr.errors import MediaError
 from vsr.io.colour import to_rgb
 from vsr.io.file.pipe import PipeInput
 from vsr.io.file.probe import SourceInfo, StreamInfo, open_input, probe
-from vsr.io.planes import planes_from_frame, same_layout, supported_pix_fmt
+from vsr.io.picture import Picture, RgbPicture, YuvPicture
+from vsr.io.planes import planes_from_frame, same_layout
 
 Notify = Callable[[str], None]
 
 
 @dataclass
 class Frame:
-    """A decoded video frame with its timing: RGB `rgb` (H, W, 3) uint8, or uint16 for deep inputs; or, where the
-    conversion runs beside the model (`VideoSource(planes=True)`), its YUV `planes` [Y, U, V] in `pix_fmt` and
-    `rgb` None."""
+    """A decoded video frame with its timing and its picture: RGB pixels, or, where colour is converted beside
+    the model (`VideoSource(planes=True)`), its YUV planes in their format (vsr/io/picture.py)."""
 
-    rgb: np.ndarray | None
+    picture: Picture
     pts: int
     time_base: Fraction
     index: int
     key_frame: bool = False
-    planes: list[np.ndarray] | None = None
-    pix_fmt: str = ""
 
     @property
     def batch_key(self) -> tuple:
         """Frames with equal keys can share a batch: the same kind, size and format."""
-        if self.planes is not None:
-            return (self.pix_fmt, *(p.shape for p in self.planes))
-        assert self.rgb is not None
-        return ("rgb", self.rgb.shape, self.rgb.dtype)
+        return self.picture.batch_key
+
+
+# What NVDEC's frames are downloaded as: semi-planar for 4:2:0 (8, 10, 16 bit), planar for 4:4:4.
+NVDEC_FORMATS = frozenset({"nv12", "p010le", "p016le", "yuv444p", "yuv444p16le"})
+
+
+def nvdec_decoded(frame_format: str, is_hwaccel: bool) -> bool:
+    """Whether NVDEC decoded a frame. PyAV's `is_hwaccel` stays true when NVDEC fails to start (libnvcuvid
+    missing, say) and FFmpeg decodes in software, so the decoded frame's format decides: a software decoder gives
+    4:2:0 as planar yuv420p*, never NVDEC's nv12/p010le. (8-bit 4:4:4 is yuv444p either way: taken as NVDEC.)"""
+    return is_hwaccel and frame_format in NVDEC_FORMATS
 
 
 @dataclass
@@ -102,7 +107,7 @@ class VideoSource:
         self.hwdec = hwdec  # "cuda" or "cuda:N": decode with NVDEC (frames come back to host memory, as nv12/p010)
         # YUV planes instead of RGB, for conversion beside the model: frames in the stream's own format only
         # (a mid-stream format change falls back to RGB for those frames).
-        self.planes = planes and supported_pix_fmt(info.pix_fmt)
+        self.planes = info.yuv_format if planes else None
         self.range = time_range or TimeRange()
         self.copy, self.decode = set(copy), set(decode)
         self.notify = notify
@@ -129,12 +134,12 @@ class VideoSource:
             if self._pts_fixed == 1:
                 self.notify(f"frame {self.counters.frames}: timestamp not increasing; moved to the next tick")
         self._last_pts = pts
-        if self.planes and same_layout(frame.format.name, info.pix_fmt):
-            out = Frame(None, pts, info.time_base, self.counters.frames, bool(frame.key_frame),
-                        planes=planes_from_frame(frame), pix_fmt=info.pix_fmt)
+        picture: Picture
+        if self.planes is not None and same_layout(frame.format.name, info.pix_fmt):
+            picture = YuvPicture(planes_from_frame(frame), self.planes)
         else:
-            out = Frame(to_rgb(frame, info.colour, info.deep), pts, info.time_base, self.counters.frames,
-                        bool(frame.key_frame))
+            picture = RgbPicture(to_rgb(frame, info.colour, info.deep))
+        out = Frame(picture, pts, info.time_base, self.counters.frames, bool(frame.key_frame))
         self.counters.frames += 1
         return out
 
@@ -192,8 +197,9 @@ class VideoSource:
             self.counters.corrupt_packets += 1
             self.notify(f"warning: packet flagged corrupt in the video stream at dts {packet.dts}")
         for frame in self._decode(vs.codec_context, packet):
-            if self.hwdec and not vs.codec_context.is_hwaccel:
-                self.notify(f"NVDEC does not decode this {vs.codec_context.name} stream; decoding on the CPU")
+            if self.hwdec and not nvdec_decoded(frame.format.name, vs.codec_context.is_hwaccel):
+                self.notify(f"NVDEC did not decode this {vs.codec_context.name} stream (frames came as "
+                            f"{frame.format.name}); decoding on the CPU")
                 self.hwdec = None
             keep = self._in_range(frame)
             if keep is None:
