@@ -39,7 +39,7 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
     best-quality one that keeps up with the source (or --target-fps) while the recordings and streams asked for
     are encoded beside it (`colour`: theirs).
     """
-    from pipelines.live.load import OutputLoad, output_settings
+    from pipelines.live.load import ScratchOutputs, output_settings
     from pipelines.live.select import choose_model, default_candidates, measure_fps
     from vsr.models import resolve_model
 
@@ -49,11 +49,11 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
         scale = cfg.scale or DEFAULT_SCALE
         candidates = cfg.candidates or default_candidates(scale)
         target = live_target_fps(cfg, source_fps)
-        load = OutputLoad(output_settings(cfg.outputs, cfg.codec, cfg.preset, cfg.crf), width * scale,
-                          height * scale, target, colour or _REC709, sample)
+        outputs = ScratchOutputs(output_settings(cfg.outputs, cfg.codec, cfg.preset, cfg.crf), width * scale,
+                                 height * scale, target, colour or _REC709)
         loaded, engine, sel = choose_model(candidates, scale, target, width, height, settings,
                                            cfg.selection_seconds, cfg.selection_headroom, cfg.max_latency_ms, log,
-                                           sample, load)
+                                           sample, outputs)
         log(sel.reason)
         return loaded, engine, asdict(sel)
     loaded = resolve_model(cfg.model, cfg.weights, cfg.scale)

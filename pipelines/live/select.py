@@ -14,10 +14,11 @@ import torch
 
 from pipelines.common.engine_factory import build_engine
 from pipelines.common.settings import EngineSettings
+from pipelines.live.load import ScratchOutputs
 from vsr.engine.device import probe_frames
 from vsr.engine.interface import FrameEngine
 from vsr.errors import VSRError
-from vsr.models import REGISTRY, SHIPPED, LoadedModel, resolve_model, then_bicubic
+from vsr.models import REGISTRY, SHIPPED, LoadedModel, resolve_model
 from vsr.models.shipped import shipped_for
 from vsr.models.weights import is_cached
 
@@ -27,8 +28,8 @@ from vsr.models.weights import is_cached
 OFFICIAL_CANDIDATES = ["safmn-l-x{s}", "safmn-x{s}", "ntire23-safmn-x{s}", "safmnpp-x{s}", "safmnpp-light-x{s}"]
 
 
-# A learned model of half the scale followed by a bicubic resize (`NAME+bicubic`): where no model of the scale holds
-# the rate, a learned x2 then a cheap x2 still beats bicubic x4 (light x2 runs about twice as fast as light x4).
+# A learned model of half the scale whose output is resized (bicubic, OpenCV, on the host) to the size asked for
+# (`NAME+bicubic`): where no model of the scale holds the rate, a learned x2 then a cheap x2 still beats bicubic x4.
 THEN_BICUBIC = "+bicubic"
 
 
@@ -63,6 +64,7 @@ class Selection:
     size: tuple[int, int]
     reason: str
     measurements: list[Measurement] = field(default_factory=list)
+    resize: int = 1  # the model's output is resized by this factor to the scale asked for (`NAME+bicubic`)
 
 
 def _available(spec: str, scale: int) -> tuple[bool, str]:
@@ -90,9 +92,10 @@ def _available(spec: str, scale: int) -> tuple[bool, str]:
 
 
 def load_candidate(spec: str, scale: int) -> LoadedModel:
+    """The candidate's model: for `NAME+bicubic`, NAME's own (of a smaller scale; the output is resized after it)."""
     if spec.endswith(THEN_BICUBIC):
         base = spec.removesuffix(THEN_BICUBIC)
-        return then_bicubic(load_candidate(base, _base_scale(base) or scale), scale)
+        return load_candidate(base, _base_scale(base) or scale)
     if Path(spec).is_file():
         return resolve_model("auto", weights=spec, scale=scale)
     return resolve_model(spec, scale=scale)
@@ -100,12 +103,11 @@ def load_candidate(spec: str, scale: int) -> LoadedModel:
 
 @torch.inference_mode()  # no autograd bookkeeping for anything in here
 def measure_fps(engine: FrameEngine, width: int, height: int, seconds: float, give_up_below: float,
-                sample: np.ndarray | None = None,
-                load: contextlib.AbstractContextManager | None = None) -> tuple[float, int]:
+                sample: np.ndarray | None = None, outputs: ScratchOutputs | None = None) -> tuple[float, int]:
     """Frames per second of `engine` on the frame `sample` (H, W, 3 RGB; None or another size: a made-up
     image-like one), fed as the live loop feeds it (as many in flight as the engine takes: one per CPU worker),
-    after one warm-up, with `load` running beside the timed part (the outputs' work: `OutputLoad`); (fps, frames
-    timed).
+    after one warm-up, each result written by `outputs` on this thread as the live loop writes its recordings
+    (`ScratchOutputs`); (fps, frames timed).
 
     Stops after the first timed frame when it already shows the model far below `give_up_below` fps: a model
     at 0.3 fps need not be watched for seconds to know it is too slow. (The warm-up call is not used for that:
@@ -116,17 +118,20 @@ def measure_fps(engine: FrameEngine, width: int, height: int, seconds: float, gi
     else:
         x = probe_frames(1, height, width)  # image-like (white noise would trip the guard of some models)
     engine(x)
-    with load or contextlib.nullcontext():
-        return _timed(engine, x, seconds, give_up_below)
+    with outputs or contextlib.nullcontext():
+        return _timed(engine, x, seconds, give_up_below, outputs)
 
 
-def _timed(engine: FrameEngine, x: np.ndarray, seconds: float, give_up_below: float) -> tuple[float, int]:
+def _timed(engine: FrameEngine, x: np.ndarray, seconds: float, give_up_below: float,
+           outputs: ScratchOutputs | None) -> tuple[float, int]:
     n, t0 = 0, time.perf_counter()
     try:
         while True:
             while engine.can_submit:
                 engine.submit(x)
-            engine.collect()
+            out = engine.collect()
+            if outputs is not None:
+                outputs.write(out)
             n += 1
             elapsed = time.perf_counter() - t0
             if n == 1 and elapsed > 0.5 and elapsed > 2.0 / give_up_below:
@@ -138,60 +143,76 @@ def _timed(engine: FrameEngine, x: np.ndarray, seconds: float, give_up_below: fl
             engine.collect()
 
 
+@dataclass
+class _Candidate:
+    name: str  # as chosen: the model's name, with +bicubic where its output is resized
+    loaded: LoadedModel
+    engine: FrameEngine
+    fps: float
+    resize: int
+
+
+def _measure(spec: str, scale: int, width: int, height: int, engine_settings: EngineSettings, seconds: float,
+             need: float, sample: np.ndarray | None, outputs: ScratchOutputs | None) -> _Candidate | str:
+    """One candidate loaded and measured, or why it was skipped."""
+    ok, why = _available(spec, scale)
+    if not ok:
+        return why
+    try:
+        loaded = load_candidate(spec, scale)
+    except VSRError as exc:  # e.g. a checkpoint of another scale: skip it, the others may do
+        return str(exc)
+    engine = build_engine(loaded, engine_settings).engine
+    resize = scale // loaded.scale
+    fps, _ = measure_fps(engine, width, height, seconds, need, sample, outputs)
+    name = loaded.name + THEN_BICUBIC if resize > 1 else loaded.name
+    return _Candidate(name, loaded, engine, fps, resize)
+
+
 def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
                  engine_settings: EngineSettings, seconds: float = 1.5, headroom: float = 1.15,
                  max_latency_ms: float | None = None, log: Callable[[str], None] = print,
                  sample: np.ndarray | None = None,
-                 load: contextlib.AbstractContextManager | None = None) -> tuple[LoadedModel, FrameEngine, Selection]:
-    """Measure candidates best-first, each with `load` (the outputs' work) running beside it as in the live loop;
-    the first that reaches `target_fps * headroom` wins.
+                 outputs: ScratchOutputs | None = None) -> tuple[LoadedModel, FrameEngine, Selection]:
+    """Measure candidates best-first, each with its results written by `outputs` as the live loop writes them;
+    the first that reaches `target_fps * headroom` wins. `Selection.resize` says when the chosen model's output is
+    to be resized to the scale asked for (`NAME+bicubic`).
 
     The headroom leaves time per frame for capture and display beside the model. When none is fast enough, the
     fastest measured one is used and the selection says so. Engines not chosen are closed.
     """
-    specs = [c.format(s=scale) for c in candidates]
     measurements: list[Measurement] = []
-    best: tuple[float, LoadedModel, FrameEngine] | None = None
+    best: _Candidate | None = None
     need = target_fps * headroom
     log(f"target {target_fps:g} fps: measuring candidate models at {width}x{height} x{scale}, best quality first")
-    for spec in specs:
-        ok, why = _available(spec, scale)
-        if not ok:
-            measurements.append(Measurement(spec, None, None, why))
-            log(f"  {spec}: skipped ({why})")
+    for spec in (c.format(s=scale) for c in candidates):
+        got = _measure(spec, scale, width, height, engine_settings, seconds, need, sample, outputs)
+        if isinstance(got, str):
+            measurements.append(Measurement(spec, None, None, got))
+            log(f"  {spec}: skipped ({got})")
             continue
-        try:
-            loaded = load_candidate(spec, scale)
-        except VSRError as exc:  # e.g. a checkpoint of another scale: skip it, the others may do
-            measurements.append(Measurement(spec, None, None, str(exc)))
-            log(f"  {spec}: skipped ({exc})")
-            continue
-        engine = build_engine(loaded, engine_settings).engine
-        fps, n = measure_fps(engine, width, height, seconds, need, sample, load)
-        ms = 1000.0 / fps * engine.depth  # each frame's own time: `depth` batches run side by side
-        fast = fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
-        measurements.append(Measurement(loaded.name, round(fps, 2), round(ms, 1),
-                                        "fast enough" if fast else "too slow"))
-        log(f"  {loaded.name} {engine.precision}: {fps:.1f} fps ({ms:.0f} ms a frame, {engine.depth} side by "
-            f"side, {n} timed) -> {'fast enough' if fast else 'too slow'}")
-        if fast:
+        ms = 1000.0 / got.fps * got.engine.depth  # each frame's own time: `depth` batches run side by side
+        fast = got.fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
+        note = "fast enough" if fast else "too slow"
+        measurements.append(Measurement(got.name, round(got.fps, 2), round(ms, 1), note))
+        log(f"  {got.name} {got.engine.precision}: {got.fps:.1f} fps ({ms:.0f} ms a frame, {got.engine.depth} side "
+            f"by side) -> {note}")
+        if fast or best is None or got.fps > best.fps:
             if best is not None:
-                best[2].close()
-            return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height),
-                                             _fast_reason(loaded.name, fps, target_fps, width, height, headroom,
-                                                          measurements), measurements)
-        if best is None or fps > best[0]:
-            if best is not None:
-                best[2].close()
-            best = (fps, loaded, engine)
+                best.engine.close()
+            best = got
         else:
-            engine.close()
-    if best is None:
-        raise VSRError("none of the candidate models ({candidates}) is available offline (see `vsr models`)")
-    fps, loaded, engine = best
-    reason = (f"chose {loaded.name}: no candidate reaches {target_fps:g} fps at {width}x{height}; it is the fastest "
-              f"({fps:.1f} fps), expect dropped frames")
-    return loaded, engine, Selection(loaded.name, round(fps, 2), target_fps, (width, height), reason, measurements)
+            got.engine.close()
+        if fast:
+            reason = _fast_reason(got.name, got.fps, target_fps, width, height, headroom, measurements)
+            break
+    else:
+        if best is None:
+            raise VSRError("none of the candidate models ({candidates}) is available offline (see `vsr models`)")
+        reason = (f"chose {best.name}: no candidate reaches {target_fps:g} fps at {width}x{height}; it is the "
+                  f"fastest ({best.fps:.1f} fps), expect dropped frames")
+    return best.loaded, best.engine, Selection(best.name, round(best.fps, 2), target_fps, (width, height), reason,
+                                               measurements, best.resize)
 
 
 def _fast_reason(name: str, fps: float, target_fps: float, width: int, height: int, headroom: float,

@@ -31,6 +31,7 @@ from pipelines.common.parsing import parse_size
 from pipelines.common.stats import percentile_ms
 from pipelines.common.stop import StopFlag
 from pipelines.live.config import LiveConfig
+from pipelines.live.load import fit_output
 from pipelines.live.model import choose_batch, load_live_model
 from pipelines.live.outputs import LiveOutputs, output_colour
 from pipelines.live.report import LiveReport, LiveResult, ProcessedFrame
@@ -109,7 +110,11 @@ class LiveSession:
         sample = self.source.first_frame()  # the model candidates are measured on the source's own picture
         self.loaded, self.engine, self.selection = load_live_model(cfg, info.width, info.height, info.fps, sample,
                                                                    log, output_colour(info))
-        self.out_size = (info.width * self.loaded.scale, info.height * self.loaded.scale)
+        # a model of half the scale (`NAME+bicubic`, chosen where none of the full scale holds the rate) has its
+        # output resized to the size asked for
+        resize = (self.selection or {}).get("resize", 1)
+        self.model_name = self.loaded.name + ("+bicubic" if resize > 1 else "")
+        self.out_size = (info.width * self.loaded.scale * resize, info.height * self.loaded.scale * resize)
         log(f"model: {self.loaded.describe()} on {self.engine.device} {self.engine.precision}; "
             f"output {self.out_size[0]}x{self.out_size[1]}")
         self.batch = choose_batch(cfg, self.engine, info.width, info.height, info.fps, log)
@@ -175,7 +180,7 @@ class LiveSession:
 
     def _status(self, now: float) -> str:
         counters = status_text(self.stats, self.capture, self.slot, now, self.cfg.max_latency_ms)
-        return f"{self.loaded.name} {self.engine.precision} | {counters}"
+        return f"{self.model_name} {self.engine.precision} | {counters}"
 
     def _fresh(self, waiting: list[CapturedFrame], taken: float) -> list[tuple[CapturedFrame, np.ndarray, float]]:
         """The frames still young enough to be worth showing, at the first frame's size."""
@@ -210,6 +215,7 @@ class LiveSession:
         self.outputs.drain_audio(self.audio_q)
         quit_asked = False
         for (frame, rgb, age_ms), out in zip(done.frames, outs, strict=True):
+            out = fit_output(out, self.out_size)
             latency_ms = (ready - frame.capture_t) * 1000.0
             self.stats.add(latency_ms, inference_ms, ready)
             t_rec = frame.capture_t - self.capture.stats.start_t
@@ -277,7 +283,7 @@ class LiveSession:
         p95 = percentile_ms(lat, 95)
         return LiveReport(
             source=self.cfg.source, source_kind=info.kind, backend=info.backend, batch=self.batch,
-            source_size=[info.width, info.height], output_size=list(self.out_size), model=self.loaded.name,
+            source_size=[info.width, info.height], output_size=list(self.out_size), model=self.model_name,
             device=str(self.engine.device), precision=self.engine.precision, stop_reason=self.reason,
             error=self.error, wall_s=round(wall, 3), captured=captured, processed=processed,
             dropped=slot.dropped + stats.stale, dropped_behind=slot.dropped, dropped_stale=stats.stale,

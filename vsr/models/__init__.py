@@ -24,7 +24,7 @@ from vsr.models.weights import cached_path, fetch_weights, is_cached
 __all__ = [
     "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "SHIPPED", "check_model_name", "get_entry",
     "infer_arch",
-    "load_model", "read_checkpoint", "resolve_model", "then_bicubic",
+    "load_model", "read_checkpoint", "resolve_model",
 ]
 
 # Official checkpoints that the `auto` model may pick when already cached, best first, by scale.
@@ -44,15 +44,6 @@ class LoadedModel:
     def describe(self) -> str:
         arch = self.arch.describe() if self.arch else f"bicubic x{self.scale}"
         return f"{self.name}: {arch} from {self.source}"
-
-
-def then_bicubic(loaded: LoadedModel, scale: int) -> LoadedModel:
-    """`loaded` followed by a bicubic resize up to `scale` in all (a learned x2 then a cheap x2 for x4, say): one
-    module, so the engine runs both where the model runs."""
-    if scale % loaded.scale or scale <= loaded.scale:
-        raise ModelError(f"{loaded.name} is x{loaded.scale}: a bicubic resize cannot take it to x{scale}")
-    module = nn.Sequential(loaded.module, Bicubic(scale // loaded.scale)).eval()
-    return LoadedModel(module, f"{loaded.name}+bicubic", scale, loaded.arch, loaded.source)
 
 
 def check_model_name(name: str) -> None:
