@@ -23,8 +23,10 @@ class LiveConfig:
     threads: int | None = None  # CPU threads for the model; None: torch's default (one per core)
     target_fps: float | None = None  # None: the source's own rate (the model is chosen to keep up with it)
     candidates: list[str] = field(default_factory=list)  # empty: pipelines.live.select.default_candidates
-    selection_seconds: float = 1.5
-    selection_headroom: float = 1.15
+    selection_seconds: float = 3.0  # each candidate's rehearsal (a model far too slow is given up sooner)
+    # The rehearsal of each candidate runs at the source's rate times this: a margin for what it leaves out (the
+    # capture, the display).
+    selection_headroom: float = 1.1
     max_latency_ms: float = 1000.0
     batch: int = 1  # frames per model call; kept only if the predicted latency fits max_latency_ms
     display: bool = False

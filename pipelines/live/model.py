@@ -39,8 +39,8 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
     best-quality one that keeps up with the source (or --target-fps) while the recordings and streams asked for
     are encoded beside it (`colour`: theirs).
     """
-    from pipelines.live.load import ScratchOutputs, output_settings
-    from pipelines.live.select import choose_model, default_candidates, measure_fps
+    from pipelines.live.rehearsal import ScratchOutputs, output_settings
+    from pipelines.live.select import KEPT, choose_model, default_candidates, measure_fps
     from vsr.models import resolve_model
 
     settings = EngineSettings(device=cfg.device, precision=cfg.precision)
@@ -61,8 +61,9 @@ def load_live_model(cfg: LiveConfig, width: int, height: int, source_fps: float 
     if not cfg.target_fps:
         engine(probe_frames(1, height, width))  # warm-up: the first call allocates, don't count it as latency
         return loaded, engine, None
-    fps, _ = measure_fps(engine, width, height, cfg.selection_seconds, cfg.target_fps, sample)
-    verdict = "reaches" if fps >= cfg.target_fps else "does not reach"
+    run = measure_fps(engine, width, height, cfg.selection_seconds, cfg.target_fps, sample)
+    fps = run.fps
+    verdict = "reaches" if run.kept >= KEPT else "does not reach"
     log(f"{loaded.name} (chosen with --model/--weights): {fps:.1f} fps at {width}x{height} {verdict} "
         f"--target-fps {cfg.target_fps:g}")
     return loaded, engine, {"chosen": loaded.name, "fps": round(fps, 2), "target_fps": cfg.target_fps,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pipelines.live.config import LiveConfig
-from pipelines.live.load import output_settings
+from pipelines.live.rehearsal import output_settings
 from vsr.io.colour import BT709, RANGE_LIMITED, SMPTE170M, ColourDescription, is_hd
 from vsr.io.live.preview import PreviewWindow, compose_preview
 from vsr.io.live.sinks import TimedWriter

@@ -4,7 +4,6 @@ best one that is fast enough."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 
 from pipelines.common.engine_factory import build_engine
 from pipelines.common.settings import EngineSettings
-from pipelines.live.load import ScratchOutputs
+from pipelines.live.rehearsal import Rehearsal, ScratchOutputs, rehearse
 from vsr.engine.device import probe_frames
 from vsr.engine.interface import FrameEngine
 from vsr.errors import VSRError
@@ -101,46 +100,23 @@ def load_candidate(spec: str, scale: int) -> LoadedModel:
     return resolve_model(spec, scale=scale)
 
 
-@torch.inference_mode()  # no autograd bookkeeping for anything in here
-def measure_fps(engine: FrameEngine, width: int, height: int, seconds: float, give_up_below: float,
-                sample: np.ndarray | None = None, outputs: ScratchOutputs | None = None) -> tuple[float, int]:
-    """Frames per second of `engine` on the frame `sample` (H, W, 3 RGB; None or another size: a made-up
-    image-like one), fed as the live loop feeds it (as many in flight as the engine takes: one per CPU worker),
-    after one warm-up, each result written by `outputs` on this thread as the live loop writes its recordings
-    (`ScratchOutputs`); (fps, frames timed).
+# A candidate holds the rate when it processes this share of the frames of a rehearsal paced at the rate.
+KEPT = 0.98
 
-    Stops after the first timed frame when it already shows the model far below `give_up_below` fps: a model
-    at 0.3 fps need not be watched for seconds to know it is too slow. (The warm-up call is not used for that:
-    it includes one-off allocations and can be several times slower than the rest.)
-    """
+
+@torch.inference_mode()  # no autograd bookkeeping for anything in here
+def measure_fps(engine: FrameEngine, width: int, height: int, seconds: float, rate: float,
+                sample: np.ndarray | None = None, outputs: ScratchOutputs | None = None) -> Rehearsal:
+    """A rehearsal of the live loop (`rehearse`) with `engine` on the frame `sample` (H, W, 3 RGB; None or another
+    size: a made-up image-like one) arriving at `rate`, after one warm-up, each result written by `outputs` as the
+    loop writes its recordings. (The warm-up is not timed: it includes one-off allocations.)"""
     if sample is not None and sample.shape == (height, width, 3):
         x = np.ascontiguousarray(sample[None])
     else:
         x = probe_frames(1, height, width)  # image-like (white noise would trip the guard of some models)
     engine(x)
     with outputs or contextlib.nullcontext():
-        return _timed(engine, x, seconds, give_up_below, outputs)
-
-
-def _timed(engine: FrameEngine, x: np.ndarray, seconds: float, give_up_below: float,
-           outputs: ScratchOutputs | None) -> tuple[float, int]:
-    n, t0 = 0, time.perf_counter()
-    try:
-        while True:
-            while engine.can_submit:
-                engine.submit(x)
-            out = engine.collect()
-            if outputs is not None:
-                outputs.write(out)
-            n += 1
-            elapsed = time.perf_counter() - t0
-            if n == 1 and elapsed > 0.5 and elapsed > 2.0 / give_up_below:
-                return 1.0 / elapsed, 1
-            if elapsed >= seconds and n >= 2:
-                return n / elapsed, n
-    finally:
-        while engine.in_flight:
-            engine.collect()
+        return rehearse(engine, x, rate, seconds, outputs)
 
 
 @dataclass
@@ -148,7 +124,7 @@ class _Candidate:
     name: str  # as chosen: the model's name, with +bicubic where its output is resized
     loaded: LoadedModel
     engine: FrameEngine
-    fps: float
+    run: Rehearsal
     resize: int
 
 
@@ -164,22 +140,23 @@ def _measure(spec: str, scale: int, width: int, height: int, engine_settings: En
         return str(exc)
     engine = build_engine(loaded, engine_settings).engine
     resize = scale // loaded.scale
-    fps, _ = measure_fps(engine, width, height, seconds, need, sample, outputs)
+    run = measure_fps(engine, width, height, seconds, need, sample, outputs)
     name = loaded.name + THEN_BICUBIC if resize > 1 else loaded.name
-    return _Candidate(name, loaded, engine, fps, resize)
+    return _Candidate(name, loaded, engine, run, resize)
 
 
 def choose_model(candidates: list[str], scale: int, target_fps: float, width: int, height: int,
-                 engine_settings: EngineSettings, seconds: float = 1.5, headroom: float = 1.15,
+                 engine_settings: EngineSettings, seconds: float = 3.0, headroom: float = 1.1,
                  max_latency_ms: float | None = None, log: Callable[[str], None] = print,
                  sample: np.ndarray | None = None,
                  outputs: ScratchOutputs | None = None) -> tuple[LoadedModel, FrameEngine, Selection]:
-    """Measure candidates best-first, each with its results written by `outputs` as the live loop writes them;
-    the first that reaches `target_fps * headroom` wins. `Selection.resize` says when the chosen model's output is
-    to be resized to the scale asked for (`NAME+bicubic`).
+    """Rehearse the live loop with each candidate, best first, frames arriving at `target_fps * headroom` and the
+    results written by `outputs` as the loop writes them; the first that processes `KEPT` of the frames (and keeps
+    p95 latency within `max_latency_ms`) wins. `Selection.resize` says when the chosen model's output is to be
+    resized to the scale asked for (`NAME+bicubic`).
 
-    The headroom leaves time per frame for capture and display beside the model. When none is fast enough, the
-    fastest measured one is used and the selection says so. Engines not chosen are closed.
+    The headroom leaves time for the capture and the display beside the loop. When none keeps up, the fastest
+    one is used and the selection says so. Engines not chosen are closed.
     """
     measurements: list[Measurement] = []
     best: _Candidate | None = None
@@ -191,28 +168,28 @@ def choose_model(candidates: list[str], scale: int, target_fps: float, width: in
             measurements.append(Measurement(spec, None, None, got))
             log(f"  {spec}: skipped ({got})")
             continue
-        ms = 1000.0 / got.fps * got.engine.depth  # each frame's own time: `depth` batches run side by side
-        fast = got.fps >= need and (max_latency_ms is None or ms <= max_latency_ms)
+        run, ms = got.run, got.run.latency_ms_p95
+        fast = run.kept >= KEPT and (max_latency_ms is None or ms <= max_latency_ms)
         note = "fast enough" if fast else "too slow"
-        measurements.append(Measurement(got.name, round(got.fps, 2), round(ms, 1), note))
-        log(f"  {got.name} {got.engine.precision}: {got.fps:.1f} fps ({ms:.0f} ms a frame, {got.engine.depth} side "
-            f"by side) -> {note}")
-        if fast or best is None or got.fps > best.fps:
+        measurements.append(Measurement(got.name, round(run.fps, 2), round(ms, 1), note))
+        log(f"  {got.name} {got.engine.precision}: {run.processed} of {run.captured} frames at {need:.1f} fps "
+            f"({run.fps:.1f} fps, p95 {ms:.0f} ms, {got.engine.depth} side by side) -> {note}")
+        if fast or best is None or run.fps > best.run.fps:
             if best is not None:
                 best.engine.close()
             best = got
         else:
             got.engine.close()
         if fast:
-            reason = _fast_reason(got.name, got.fps, target_fps, width, height, headroom, measurements)
+            reason = _fast_reason(got.name, run.fps, target_fps, width, height, headroom, measurements)
             break
     else:
         if best is None:
             raise VSRError("none of the candidate models ({candidates}) is available offline (see `vsr models`)")
-        reason = (f"chose {best.name}: no candidate reaches {target_fps:g} fps at {width}x{height}; it is the "
-                  f"fastest ({best.fps:.1f} fps), expect dropped frames")
-    return best.loaded, best.engine, Selection(best.name, round(best.fps, 2), target_fps, (width, height), reason,
-                                               measurements, best.resize)
+        reason = (f"chose {best.name}: no candidate keeps up with {target_fps:g} fps at {width}x{height}; it is the "
+                  f"fastest ({best.run.fps:.1f} fps), expect dropped frames")
+    return best.loaded, best.engine, Selection(best.name, round(best.run.fps, 2), target_fps, (width, height),
+                                               reason, measurements, best.resize)
 
 
 def _fast_reason(name: str, fps: float, target_fps: float, width: int, height: int, headroom: float,
@@ -222,5 +199,5 @@ def _fast_reason(name: str, fps: float, target_fps: float, width: int, height: i
         if slower else "; it is the best-quality candidate available"
     how = " (a learned model of half the scale, then bicubic: no model of the full scale holds the rate)" \
         if name.endswith(THEN_BICUBIC) else ""
-    return (f"chose {name}{how}: {fps:.1f} fps at {width}x{height} with the outputs' work beside it reaches the "
-            f"target {target_fps:g} fps (+{(headroom - 1) * 100:.0f}% headroom){better}")
+    return (f"chose {name}{how}: it kept up with {target_fps:g} fps +{(headroom - 1) * 100:.0f}% at {width}x{height} "
+            f"in a rehearsal of the live loop, recordings included ({fps:.1f} fps){better}")

@@ -31,9 +31,9 @@ from pipelines.common.parsing import parse_size
 from pipelines.common.stats import percentile_ms
 from pipelines.common.stop import StopFlag
 from pipelines.live.config import LiveConfig
-from pipelines.live.load import fit_output
 from pipelines.live.model import choose_batch, load_live_model
 from pipelines.live.outputs import LiveOutputs, output_colour
+from pipelines.live.rehearsal import fit_output
 from pipelines.live.report import LiveReport, LiveResult, ProcessedFrame
 from pipelines.live.stats import LiveStats, print_status, status_text
 from vsr.errors import ConfigError, InputError

@@ -64,9 +64,27 @@ def test_escalation_stops_at_the_first_finite_precision_and_never_keeps_a_non_fi
     assert torch.isfinite(hopeless).all() and (hopeless == 0).all()
 
 
+def test_a_test_chart_is_not_recomputed():
+    """FFmpeg's testsrc2 drives the shipped light x4 to +-18 (exactly, in fp32): within the guard's limit, so bf16
+    keeps its own result instead of an fp32 recomputation of every frame (39.4 dB from fp32 on this chart of
+    saturated primaries; natural frames stay above 45)."""
+    import av
+
+    from vsr.models import resolve_model
+
+    with av.open("testsrc2=size=160x90:rate=30", format="lavfi") as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")[None]
+    module = resolve_model("safmnpp-light-default-x4").module
+    engine = Engine(module, 4, EngineConfig("cpu", "bf16"))
+    out = engine(frame)
+    assert engine.guard_recomputes == 0
+    assert psnr(out, Engine(module, 4, EngineConfig("cpu", "fp32"))(frame)) >= 38
+
+
 def test_guard_flags_read_the_output_in_place():
     y = torch.zeros(5, 3, 4, 4)
-    y[1, 0, 0, 0], y[2, 1, 1, 1], y[3, 2, 2, 2], y[4, 0, 3, 3] = float("nan"), float("inf"), -9.0, OUTPUT_LIMIT
+    y[1, 0, 0, 0], y[2, 1, 1, 1] = float("nan"), float("inf")
+    y[3, 2, 2, 2], y[4, 0, 3, 3] = -OUTPUT_LIMIT - 1, OUTPUT_LIMIT
     assert untrusted(y, reduced=True).tolist() == [False, True, True, True, False]
     assert untrusted(y, reduced=False).tolist() == [False, True, True, False, False]  # fp32: only non-finite
 

@@ -97,7 +97,7 @@ def test_at_x4_a_learned_x2_then_bicubic_comes_before_plain_bicubic(tmp_path):
     import av
 
     from pipelines.common.config import load_config
-    from pipelines.live.load import fit_output
+    from pipelines.live.rehearsal import fit_output
     from pipelines.live.select import default_candidates, load_candidate
 
     candidates = default_candidates(4)
@@ -123,26 +123,32 @@ def test_at_x4_a_learned_x2_then_bicubic_comes_before_plain_bicubic(tmp_path):
         assert (f.streams.video[0].width, f.streams.video[0].height) == (1280, 720)
 
 
-def test_candidates_are_measured_with_the_recordings_encoded_as_the_loop_encodes_them(tmp_path):
-    """ScratchOutputs writes each collected frame with the recordings' own writer settings, on the measuring
-    thread (the live loop writes on its own thread too), into scratch files that are removed; the measured rate
-    includes that work."""
+def test_candidates_are_rehearsed_with_the_recordings_written_as_the_loop_writes_them(tmp_path):
+    """The rehearsal paces frames at the rate into a newest-frame slot (an arrival that finds the last frame not
+    taken drops it) and writes each result with the recordings' own writer settings on the loop's thread, into
+    scratch files that are removed. A model that keeps up drops nothing; one far below the rate drops most and is
+    given up early."""
     import os
 
-    from pipelines.live.load import ScratchOutputs, output_settings
+    from pipelines.live.rehearsal import ScratchOutputs, output_settings
     from pipelines.live.select import measure_fps
     from vsr.engine.runner import Engine, EngineConfig
     from vsr.io.colour import ColourDescription
-    from vsr.models import resolve_model
+    from vsr.models import load_model, resolve_model
 
-    settings = output_settings([str(tmp_path / "rec.mp4"), "udp://127.0.0.1:9/x"], "libx264", "medium", 18)
+    settings = output_settings([str(tmp_path / "rec.mp4"), "udp://127.0.0.1:9/x"], "libx264", "veryfast", 20)
     assert [ws.low_latency for ws in settings] == [False, True]
-    engine = Engine(resolve_model("bicubic", scale=4).module, 4, EngineConfig("cpu", "fp32", cpu_workers=1))
-    alone, _ = measure_fps(engine, 160, 90, 0.4, 1.0)
-    outputs = ScratchOutputs(settings, 640, 360, 30.0, ColourDescription(1, 1, 1, 1))
-    loaded, n = measure_fps(engine, 160, 90, 0.4, 1.0, outputs=outputs)
-    assert outputs.frames >= n and loaded < alone / 2  # two 640x360 x264 encodes a frame cost far more than bicubic
+    colour = ColourDescription(1, 1, 1, 1)
+    fast = Engine(resolve_model("bicubic", scale=2).module, 2, EngineConfig("cpu", "fp32", cpu_workers=1))
+    outputs = ScratchOutputs(settings, 320, 180, 30.0, colour)
+    kept = measure_fps(fast, 160, 90, 1.0, 30.0, outputs=outputs)
+    assert kept.kept == 1.0 and kept.dropped == 0 and 25 <= kept.fps <= 31  # paced: never above the rate
+    assert outputs.frames == kept.processed >= 25
     assert outputs._tmp is None and list(tmp_path.iterdir()) == [] and not os.path.exists(str(tmp_path / "rec.mp4"))
-    with ScratchOutputs([], 640, 360, 30.0, ColourDescription(1, 1, 1, 1)) as idle:  # nothing asked: no writers
+    slow = Engine(load_model(NTIRE23)[0], 4, EngineConfig("cpu", "fp32", cpu_workers=1))
+    behind = measure_fps(slow, 320, 180, 3.0, 30.0, outputs=ScratchOutputs(settings, 1280, 720, 30.0, colour))
+    assert behind.kept < 0.5 and behind.dropped > 0 and behind.processed < behind.captured
+    assert behind.captured < 60  # given up after about a second, not watched for the whole three
+    with ScratchOutputs([], 640, 360, 30.0, colour) as idle:  # nothing asked: no writers
         idle.write(np.zeros((1, 360, 640, 3), np.uint8))
         assert idle.frames == 0
