@@ -66,17 +66,17 @@ def test_live_without_model_flags_chooses_the_best_model_that_keeps_up_with_the_
 
 
 def test_a_shipped_model_too_slow_for_the_source_gives_way_to_the_next(tmp_path):
-    """The efficient SAFMN default (about 18 fps at 160x90 here) cannot keep up with 30 fps; the light one (over 150)
-    can."""
+    """The efficient SAFMN default (20-40 fps at 160x90 on the 2-core CPUs here) cannot keep up with a 60 fps
+    source; the light one (about 200) can."""
     from pipelines.common.config import load_config
 
-    clip = make_clip(tmp_path / "cam.mp4", 160, 90, 30, 1.0)
+    clip = make_clip(tmp_path / "cam.mp4", 160, 90, 60, 1.0)
     preset = tmp_path / "live.yaml"
     preset.write_text("candidates: [safmn-default-x2, safmnpp-light-default-x2, bicubic]\nselection_seconds: 0.5\n")
     cfg = load_config(LiveConfig, preset, {"source": str(clip)})
     r = run_live(cfg, log=lambda m: None, status_stream=io.StringIO()).report
     first, second = r.selection["measurements"][:2]
-    assert (first["candidate"], first["note"]) == ("safmn-default-x2", "too slow") and first["fps"] < 30
+    assert (first["candidate"], first["note"]) == ("safmn-default-x2", "too slow") and first["fps"] < 60
     assert r.model == "safmnpp-light-default-x2"
     assert "better but too slow: safmn-default-x2" in r.selection["reason"]
 
