@@ -126,9 +126,13 @@ def rehearse(engine: FrameEngine, x: np.ndarray, rate: float, seconds: float, ou
             waiting = None
         else:
             time.sleep(max(0.0, min(0.01 if in_flight else 0.1, start + arrived / rate - time.monotonic())))
+    end = time.monotonic()
+    while start + arrived / rate <= end:  # the arrivals during the last wait count too
+        dropped += waiting is not None
+        waiting, arrived = start + arrived / rate, arrived + 1
     while in_flight:  # finished, not counted: the run would have shown them late
         engine.collect()
         in_flight.popleft()
-    elapsed = time.monotonic() - start
+    elapsed = end - start
     p95 = float(np.percentile(latencies, 95)) * 1000 if latencies else float("inf")
     return Rehearsal(arrived, len(latencies), dropped, len(latencies) / elapsed, p95)

