@@ -106,7 +106,8 @@ def _describe(run: _Run, n_params: int) -> str:
 
     cfg, t, paths = run.cfg, run.trainer, run.paths
     amp = f" amp {str(t.amp_dtype).removeprefix('torch.')}" if t.amp_dtype else ""
-    return (f"model: {cfg.model.arch} x{cfg.model.scale} dim {cfg.model.dim}, {cfg.model.n_blocks} blocks "
+    stacked = f", {cfg.data.stacked_frames} stacked frames" if cfg.data.stacked_frames > 1 else ""
+    return (f"model: {cfg.model.arch} x{cfg.model.scale} dim {cfg.model.dim}, {cfg.model.n_blocks} blocks{stacked} "
             f"({n_params / 1e3:.1f} K params); {run.device}{amp}, {torch.get_num_threads()} threads; batch "
             f"{cfg.data.batch_size} x {cfg.data.lr_patch}px LR; {cfg.iters} iterations; out {paths['best']} "
             f"(+ {paths['last'].name}, {paths['log'].name})")

@@ -87,6 +87,9 @@ def init_from(model: nn.Module, source: str) -> InitReport:
         if entry.arch is None:
             raise ModelError("has no weights to start from", setting="init", value=source)
         sd = read_checkpoint(fetch_weights(entry))
+    adapt = getattr(model, "adapt_checkpoint", None)
+    if adapt is not None:  # a model whose layers differ in shape but not in meaning (vsr/models/stacked.py)
+        sd = adapt(sd)
     own = model.state_dict()
     report = InitReport(source)
     take = {}

@@ -43,6 +43,7 @@ class DataConfig:
     degrade: DegradeConfig = field(default_factory=DegradeConfig)  # clips through blur/bicubic, noise, x264/x265
     workers: int = 1  # batch-making threads
     prefetch: int = 4  # batches made ahead of the model
+    stacked_frames: int = 1  # > 1 (odd): LR frames around the target's stacked on channels (vsr/models/stacked.py)
 
     def __post_init__(self) -> None:
         if self.lr_patch < 4 or self.batch_size < 1:
@@ -52,6 +53,10 @@ class DataConfig:
                              "needs even sizes)")
         if len(self.h264_crf) != 2 or self.h264_crf[0] > self.h264_crf[1]:
             raise ValueError("data.h264_crf must be [low, high]")
+        if self.stacked_frames < 1 or self.stacked_frames % 2 == 0:
+            raise ConfigError(f"data.stacked_frames must be odd and >= 1, not {self.stacked_frames}")
+        if self.stacked_frames > 1 and self.h264_prob > 0:  # a one-frame encode has no neighbours to stack
+            raise ConfigError("data.stacked_frames > 1 takes its frames from data.degrade clips; set h264_prob 0")
 
 
 @dataclass
@@ -182,9 +187,11 @@ def h264_roundtrip(lr: np.ndarray, crf: int) -> np.ndarray:
 def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConfig, scale: int, index: int = 0,
                 cache: ClipCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One aligned (lr, hr) uint8 crop pair, randomly flipped/rotated and maybe H.264- or clip-degraded (`index`:
-    the batch's, for the clip cache)."""
+    the batch's, for the clip cache). With `cfg.stacked_frames` k > 1 the LR is (p, p, 3k): k frames of a degraded
+    clip around the target's, or for a clean pair the one LR crop k times (a still image does not move)."""
     if cfg.degrade.prob > 0 and rng.random() < cfg.degrade.prob:
-        lr, hr = degraded_pair([e.hr for e in examples], rng, cfg.degrade, scale, cfg.lr_patch, index, cache)
+        lr, hr = degraded_pair([e.hr for e in examples], rng, cfg.degrade, scale, cfg.lr_patch, index, cache,
+                               cfg.stacked_frames)
     else:
         ex = examples[int(rng.integers(len(examples)))]
         p = cfg.lr_patch
@@ -192,6 +199,8 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
         y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         lr = ex.lr[y:y + p, x:x + p]
         hr = ex.hr[y * scale:(y + p) * scale, x * scale:(x + p) * scale]
+        if cfg.stacked_frames > 1:
+            lr = np.concatenate([lr] * cfg.stacked_frames, axis=2)
     if cfg.flip and rng.random() < 0.5:
         lr, hr = lr[:, ::-1], hr[:, ::-1]
     if cfg.flip and rng.random() < 0.5:
@@ -209,7 +218,7 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
 
 def make_batch(examples: list[Example], cfg: DataConfig, scale: int, seed: int, index: int,
                cache: ClipCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch `index`: float32 (B, 3, p, p) LR and (B, 3, s*p, s*p) HR in [0, 1]."""
+    """Batch `index`: float32 (B, 3 * stacked_frames, p, p) LR and (B, 3, s*p, s*p) HR in [0, 1]."""
     rng = np.random.default_rng([seed, index])
     pairs = [sample_pair(examples, rng, cfg, scale, index, cache) for _ in range(cfg.batch_size)]
     lr = np.stack([a for a, _ in pairs])

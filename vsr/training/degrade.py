@@ -160,11 +160,19 @@ class ClipCache:
 
 
 def degraded_pair(images: list[np.ndarray], rng: np.random.Generator, cfg: DegradeConfig, scale: int,
-                  lr_patch: int, index: int, cache: ClipCache | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One (lr, hr) pair from a degraded clip: made now, or (with `cache`) from a shared slot."""
+                  lr_patch: int, index: int, cache: ClipCache | None = None, frames: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One (lr, hr) pair from a degraded clip: made now, or (with `cache`) from a shared slot.
+
+    `frames` > 1 (odd): the LR is that many frames around the centre t stacked on the channel axis, (p, p, 3 *
+    frames), the HR still frame t's. Neighbours past the clip's ends repeat its edge frame, as a video's edges are
+    fed at inference, so t is drawn as for one frame and the centre LR and HR are those a single-frame run gets."""
     if cache is not None:
         clip = cache.clip(images, int(rng.integers(cfg.cache_slots)), index)
     else:
         clip = make_clip(images[int(rng.integers(len(images)))], rng, cfg, scale, lr_patch)
     t = int(rng.integers(len(clip.lr)))
-    return clip.lr[t], clip.hr[t]
+    if frames == 1:
+        return clip.lr[t], clip.hr[t]
+    around = np.clip(np.arange(t - frames // 2, t + frames // 2 + 1), 0, len(clip.lr) - 1)
+    return np.concatenate([clip.lr[i] for i in around], axis=2), clip.hr[t]

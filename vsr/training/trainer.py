@@ -18,6 +18,7 @@ from torch import nn
 from vsr.errors import ConfigError, ModelError
 from vsr.metrics.evaluate import evaluate_folder
 from vsr.models.registry import FAMILIES, ArchSpec
+from vsr.models.stacked import StackedSAFMN
 from vsr.training.checkpoint import atomic_save, cpu_state, save_weights
 from vsr.training.config import TrainConfig
 from vsr.training.data import BatchLoader
@@ -56,6 +57,10 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     m = cfg.model
     if m.arch not in FAMILIES:
         raise ConfigError(f"model.arch {m.arch!r} is not a model family (one of: {', '.join(FAMILIES)})")
+    if cfg.data.stacked_frames > 1:  # the experiment of vsr/models/stacked.py
+        if m.arch != "ntire23-safmn":
+            raise ConfigError(f"data.stacked_frames > 1 wraps model.arch ntire23-safmn only, not {m.arch}")
+        return StackedSAFMN(m.dim, m.n_blocks, m.ffn_scale, m.scale, frames=cfg.data.stacked_frames)
     return ArchSpec(m.arch, m.dim, m.n_blocks, m.ffn_scale, m.scale).build()
 
 
@@ -114,8 +119,10 @@ class Trainer:
     def validate(self) -> ValResult:
         """Score the EMA weights on the validation folder exactly as `eval` does."""
         module = self.ema.module.eval()
+        frames = self.cfg.data.stacked_frames  # a stacked model sees a still image as that many equal frames
 
         def upscale(x: torch.Tensor) -> torch.Tensor:
+            x = x.repeat(1, frames, 1, 1) if frames > 1 else x
             return module(x.to(self.device)).float().cpu()
 
         t0 = time.perf_counter()
