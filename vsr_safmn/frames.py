@@ -30,18 +30,20 @@ def split_model(model: str | Path | None, weights: str | Path | None) -> tuple[s
     return (None if model is None else str(model)), (None if weights is None else str(weights))
 
 
-def load_model(name: str | Path = "auto", *, weights: str | Path | None = None,
-               scale: int | None = None) -> LoadedModel:
+def load_model(name: str | Path = "auto", *, weights: str | Path | None = None, scale: int | None = None,
+               strength: float | None = None, compressed: bool = False) -> LoadedModel:
     """A ready model (eval mode, CPU, fp32), as `--model NAME --weights PATH --scale N` load it.
 
     `name`: `auto` (a cached official checkpoint of `scale`, else the model shipped in the package; never
     downloads), a registry name (`safmn-x2`: downloaded once and cached), a shipped one (`safmn-default-x4`),
     or a checkpoint file's path. `weights`: a checkpoint path (its architecture is read from the file).
     `scale`: the upscale factor wanted (2 with `auto`); a model of another factor is a ModelError.
+    `compressed`: `auto` picks the model trained for codec artifacts (as `upscale` does for a lossy video);
+    `strength` (0..1) blends such a model with its clean twin (`--strength`).
     Raises `vsr.errors.ModelError` (a `VSRError`) with a one-line message.
     """
     model, path = split_model(name, weights)
-    return model_from_settings(ModelSettings(model or "auto", path, scale))
+    return model_from_settings(ModelSettings(model or "auto", path, scale, strength), compressed=compressed)
 
 
 class Upscaler:
@@ -55,13 +57,13 @@ class Upscaler:
 
     def __init__(self, model: str | Path | LoadedModel = "auto", *, weights: str | Path | None = None,
                  scale: int | None = None, device: str = "auto", precision: str = "auto", tile: int = 0,
-                 batch: int | str = 1) -> None:
+                 batch: int | str = 1, strength: float | None = None) -> None:
         settings = EngineSettings(device=device, precision=precision, tile=tile, batch=batch)
         check_run_settings(UpscaleConfig(engine=settings), None)  # the `upscale` command's checks
         if isinstance(model, LoadedModel):
             self.model = model
         else:
-            self.model = load_model(model, weights=weights, scale=scale)
+            self.model = load_model(model, weights=weights, scale=scale, strength=strength)
         self.batch = batch
         self.engine = build_engine(self.model, settings).engine
 

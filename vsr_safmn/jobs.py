@@ -42,7 +42,7 @@ def upscale_file(src: str | Path, out: str | Path, *, model: str | Path | None =
 
     `model`/`weights`/`scale`: as `load_model` (None: the preset's, else `auto` at x2). `config`: a shipped
     preset (`quality`, `fast`, `cpu`) or a YAML file. `settings`: the command's flags as keywords, over the
-    preset: device, precision, batch, tile, cpu_workers, compile, colour, hwdec, codec, crf, preset (the
+    preset: strength, device, precision, batch, tile, cpu_workers, compile, colour, hwdec, codec, crf, preset (the
     encoder's speed), frames (only the first N). `progress(frames_written, total)` is called from this thread
     as frames are written (`total`: the frames expected, None when the file does not say). `report`: also
     write the report as JSON there. `verbose`: the command's progress bar and notices on stderr (the notices

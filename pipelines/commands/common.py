@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 
 
-def add_model_args(p: argparse.ArgumentParser, default_model: str = "auto") -> None:
+def add_model_args(p: argparse.ArgumentParser, default_model: str = "auto", strength: bool = True) -> None:
     p.add_argument("--model", default=default_model,
-                   help="registry name (see `vsr models`), or auto: the best model available offline")
+                   help="registry name (see `vsr models`), or auto: the best model available offline (for a "
+                        "compressed video, the one trained for codec artifacts)")
     p.add_argument("--weights", default=None, help="a checkpoint path; overrides --model, architecture inferred")
     p.add_argument("--scale", type=int, default=None, help="upscale factor (picks the model under --model auto)")
+    if strength:
+        p.add_argument("--strength", type=float, default=None, metavar="0..1",
+                       help="a model trained for compressed video, blended with its clean twin: 1 (default) "
+                            "removes the most codec artifacts, 0 is the clean model (sharper on clean input)")
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:

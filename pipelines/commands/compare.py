@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "the ground truth to make the LR from)")
     p.add_argument("-o", "--output", required=True, help="the picture (.png) or, with --video, the video (.mp4/.mkv)")
     p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
-                   help="registry names (see `vsr models`) or checkpoint files, one panel each")
+                   help="registry names (see `vsr models`; NAME@S: a model trained for compressed video at "
+                        "--strength S) or checkpoint files, one panel each")
     p.add_argument("--scale", type=int, default=None, help="upscale factor (for registry names that need one)")
     p.add_argument("--gt", default=None, help="the ground truth (image, folder or video) for PSNR and a panel")
     p.add_argument("--degrade", action="store_true",
@@ -94,8 +95,13 @@ def _models(args: argparse.Namespace):
     models = []
     for spec in args.models:
         is_file = Path(spec).suffix in (".pth", ".pt", ".safetensors") or Path(spec).is_file()
-        loaded = model_from_settings(ModelSettings("auto", spec, None) if is_file
-                                     else ModelSettings(spec, None, args.scale))
+        name, _, strength = spec.rpartition("@") if "@" in spec and not is_file else (spec, "", "")
+        try:
+            chosen = ModelSettings("auto", spec, None) if is_file else \
+                ModelSettings(name, None, args.scale, float(strength) if strength else None)
+        except ValueError:
+            raise VSRError(f"--models {spec}: expected NAME@STRENGTH with a number from 0 to 1") from None
+        loaded = model_from_settings(chosen)
         name = Path(spec).stem if is_file else loaded.name
         models.append(NamedModel(name, loaded.scale, build_engine(loaded, settings, Notices()).engine))
     if len({m.scale for m in models}) > 1:

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise VSRError("--size must be at least 16x16 and --seconds positive")
     cfg = UpscaleConfig()
     cfg.model.name, cfg.model.weights, cfg.model.scale = args.model, args.weights, args.scale
+    cfg.model.strength = args.strength
     cfg.engine.device, cfg.engine.precision = args.device, args.precision
     cfg.encode.preset = "veryfast"
     notices = Notices()

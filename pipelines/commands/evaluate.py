@@ -107,7 +107,9 @@ def _engine(args: argparse.Namespace):
     from pipelines.common.engine_factory import build_engine, model_from_settings
     from pipelines.common.settings import EngineSettings, ModelSettings
 
-    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
+    # `auto` on a video scores what `upscale --model auto` runs on an ordinary (compressed) file
+    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale, args.strength),
+                                 compressed=args.video is not None)
     # Whole images, never tiles: SAFM's pooling sees the whole input, so tiling would change the scores.
     settings = EngineSettings(device=args.device, precision=args.precision, cpu_tile_area=0)
     return loaded, build_engine(loaded, settings).engine

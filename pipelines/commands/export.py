@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from vsr.engine.onnx_export import DEFAULT_OPSET, export_onnx
     from vsr.models import resolve_model
 
-    loaded = resolve_model(args.model, args.weights, args.scale)
+    loaded = resolve_model(args.model, args.weights, args.scale, strength=args.strength)
     report = export_onnx(loaded.module, loaded.scale, args.output, args.opset or DEFAULT_OPSET, check=args.check,
                          precision=args.precision)
     check = ""

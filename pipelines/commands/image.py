@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.common.settings import EngineSettings, ModelSettings
     from pipelines.image import upscale_image_file
 
-    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale))
+    loaded = model_from_settings(ModelSettings(args.model, args.weights, args.scale, args.strength))
     settings = EngineSettings(device=args.device, precision=args.precision, tile=args.tile)
     engine = build_engine(loaded, settings, Notices()).engine
     result = upscale_image_file(engine, img, dst)

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="webcam:N, /dev/videoN, rtsp/udp/rtmp/http(s)/srt URL, "
                                     "lavfi:GRAPH (e.g. lavfi:testsrc2=size=640x360:rate=30), or a file")
     p.add_argument("--config", help="a YAML preset: a path, or a shipped name (live_webcam); flags override it")
-    add_model_args(p)
+    add_model_args(p, strength=False)
     add_engine_args(p)
     p.add_argument("--display", action="store_true", default=None, help="show a preview window (q/Esc quits)")
     p.add_argument("--no-display", dest="display", action="store_false", help="no preview (overrides a preset)")

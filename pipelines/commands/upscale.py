@@ -10,7 +10,7 @@ from pipelines.commands.common import add_engine_args, add_model_args
 
 # flag -> setting in pipelines.common.settings.UpscaleConfig (flags override the --config preset only when given)
 FLAG_SETTINGS = {
-    "model": "model.name", "weights": "model.weights", "scale": "model.scale",
+    "model": "model.name", "weights": "model.weights", "scale": "model.scale", "strength": "model.strength",
     "device": "engine.device", "precision": "engine.precision", "batch": "engine.batch", "tile": "engine.tile",
     "cpu_workers": "engine.cpu_workers", "compile": "engine.compile", "colour": "engine.colour",
     "hwdec": "pipeline.hwdec",

@@ -28,11 +28,13 @@ def engine_config(settings: EngineSettings):
                         compile_mode=settings.compile or "default", **cpu_tile)
 
 
-def model_from_settings(model: ModelSettings) -> LoadedModel:
-    """The model the settings name (an official one downloaded and cached once)."""
+def model_from_settings(model: ModelSettings, compressed: bool = False) -> LoadedModel:
+    """The model the settings name (an official one downloaded and cached once); `auto` answers `compressed`
+    input (an ordinary lossy video) with the model trained for codec artifacts."""
     from vsr.models import resolve_model
 
-    return resolve_model(model.name, weights=model.weights, scale=model.scale)
+    return resolve_model(model.name, weights=model.weights, scale=model.scale, compressed=compressed,
+                         strength=model.strength)
 
 
 def build_engine(loaded: LoadedModel, settings: EngineSettings,

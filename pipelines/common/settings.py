@@ -15,6 +15,7 @@ class ModelSettings:
     name: str = "auto"
     weights: str | None = None
     scale: int | None = None
+    strength: float | None = None  # a model trained for compressed video, blended toward its clean twin (0..1)
 
 
 @dataclass

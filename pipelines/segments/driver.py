@@ -223,7 +223,7 @@ def run_segmented(pairs: list[tuple[Path, Path]], cfg: UpscaleConfig, opts: Segm
     notices = notices if notices is not None else Notices()
     check_segmented(pairs, cfg, opts, overwrite, report_path)
     infos = [probe(src) for src, _ in pairs]
-    loaded = model_from_settings(cfg.model)
+    loaded = model_from_settings(cfg.model, compressed=any(info.lossy for info in infos))
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(make_runner(opts, cfg, notices, progress, loaded))

@@ -179,7 +179,7 @@ def run_upscale(src: Path, out: Path, cfg: UpscaleConfig, *, overwrite: bool = F
     with contextlib.ExitStack() as stack:
         pipe_in = stack.enter_context(PipeInput(threads=cfg.pipeline.decode_threads)) if src == STDIO else None
         info = pipe_in.info if pipe_in is not None else probe(src)
-        built = build_engine(model_from_settings(cfg.model), cfg.engine, notices)
+        built = build_engine(model_from_settings(cfg.model, compressed=info.lossy), cfg.engine, notices)
         labels, scale = built.labels, built.scale
         if progress:
             print(f"{'stdin' if pipe_in else src.name}: {info.width}x{info.height} -> {info.width * scale}x"

@@ -21,6 +21,7 @@ class ShippedModel:
     file: str  # inside SHIPPED_DIR
     description: str
     set5_psnr: float  # dB, `python run_pipeline.py eval --model NAME --hr ../shared/data/set5 --scale S`
+    clean: str | None = None  # a model trained for compressed video: its clean twin (`--strength` blends toward it)
 
     @property
     def path(self) -> Path:
@@ -29,6 +30,11 @@ class ShippedModel:
     @property
     def available(self) -> bool:
         return self.path.is_file()
+
+    @property
+    def robust(self) -> bool:
+        """Trained on codec-degraded inputs (vsr/training/degrade.py), for compressed video."""
+        return self.clean is not None
 
 
 SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
@@ -43,7 +49,7 @@ SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
 )}
 
 
-def shipped_for(scale: int) -> list[ShippedModel]:
-    """The shipped models of `scale` in the package, best Set5 PSNR first."""
-    found = [m for m in SHIPPED.values() if m.scale == scale and m.available]
+def shipped_for(scale: int, robust: bool = False) -> list[ShippedModel]:
+    """The shipped models of `scale` in the package, clean or trained for compressed video, best Set5 PSNR first."""
+    found = [m for m in SHIPPED.values() if m.scale == scale and m.available and m.robust == robust]
     return sorted(found, key=lambda m: m.set5_psnr, reverse=True)

@@ -16,6 +16,11 @@ from vsr.io.hdr import HdrMetadata, read_hdr
 from vsr.io.picture import YuvFormat
 from vsr.io.planes import chroma_location, supported_pix_fmt, yuv_format
 
+# Video codecs that keep every pixel (an x264 stream at qp 0 is lossless too, but cannot be told from its header).
+LOSSLESS_CODECS = frozenset({
+    "rawvideo", "ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "apng", "qtrle", "v210", "v410",
+    "r210", "v308", "v408", "yuv4", "ayuv", "bmp", "tiff", "zlib", "lagarith", "none"})
+
 
 @dataclass
 class StreamInfo:
@@ -55,6 +60,16 @@ class SourceInfo:
     @property
     def deep(self) -> bool:
         return self.bit_depth > 8
+
+    @property
+    def video_codec(self) -> str:
+        return next((s.codec for s in self.streams if s.index == self.video_index), "none")
+
+    @property
+    def lossy(self) -> bool:
+        """Whether the video was compressed by a lossy codec (H.264, HEVC, AV1, VP9, MPEG-4 ...): an ordinary
+        video, whose codec artifacts `--model auto` answers with a model trained for them."""
+        return self.video_codec not in LOSSLESS_CODECS
 
     @property
     def yuv_format(self) -> YuvFormat | None:
