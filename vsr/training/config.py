@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from vsr.errors import ConfigError
 from vsr.settings import build_settings
 from vsr.training.data import DataConfig
 from vsr.training.schedule import ScheduleConfig
@@ -35,6 +36,7 @@ class OptimConfig:
 class LossConfig:
     l1_weight: float = 1.0
     fft_weight: float = 0.05  # lambda of the FFT term (the authors' value for the efficient model)
+    temporal_weight: float = 0.0  # flicker term (losses.temporal_l1); needs data.temporal_pairs
 
 
 @dataclass
@@ -60,6 +62,10 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     val: ValConfig = field(default_factory=ValConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.temporal_weight and not self.data.temporal_pairs:
+            raise ConfigError("loss.temporal_weight compares following frames: set data.temporal_pairs: true")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -44,6 +44,7 @@ class DataConfig:
     workers: int = 1  # batch-making threads
     prefetch: int = 4  # batches made ahead of the model
     stacked_frames: int = 1  # > 1 (odd): LR frames around the target's stacked on channels (vsr/models/stacked.py)
+    temporal_pairs: bool = False  # samples are two following frames of a clip (LR and HR 6 channels): loss.temporal
 
     def __post_init__(self) -> None:
         if self.lr_patch < 4 or self.batch_size < 1:
@@ -55,6 +56,9 @@ class DataConfig:
             raise ValueError("data.h264_crf must be [low, high]")
         if self.stacked_frames < 1 or self.stacked_frames % 2 == 0:
             raise ConfigError(f"data.stacked_frames must be odd and >= 1, not {self.stacked_frames}")
+        if self.temporal_pairs and (self.stacked_frames > 1 or self.h264_prob > 0 or self.degrade.clip_frames < 2):
+            raise ConfigError("data.temporal_pairs takes two frames of data.degrade clips (clip_frames >= 2); "
+                              "not with stacked_frames or h264_prob")
         if self.stacked_frames > 1 and self.h264_prob > 0:  # a one-frame encode has no neighbours to stack
             raise ConfigError("data.stacked_frames > 1 takes its frames from data.degrade clips; set h264_prob 0")
 
@@ -191,7 +195,7 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
     clip around the target's, or for a clean pair the one LR crop k times (a still image does not move)."""
     if cfg.degrade.prob > 0 and rng.random() < cfg.degrade.prob:
         lr, hr = degraded_pair([e.hr for e in examples], rng, cfg.degrade, scale, cfg.lr_patch, index, cache,
-                               cfg.stacked_frames)
+                               cfg.stacked_frames, following=cfg.temporal_pairs)
     else:
         ex = examples[int(rng.integers(len(examples)))]
         p = cfg.lr_patch
@@ -201,6 +205,8 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
         hr = ex.hr[y * scale:(y + p) * scale, x * scale:(x + p) * scale]
         if cfg.stacked_frames > 1:
             lr = np.concatenate([lr] * cfg.stacked_frames, axis=2)
+        if cfg.temporal_pairs:  # a still image: the following frame is the same
+            lr, hr = np.concatenate([lr, lr], axis=2), np.concatenate([hr, hr], axis=2)
     if cfg.flip and rng.random() < 0.5:
         lr, hr = lr[:, ::-1], hr[:, ::-1]
     if cfg.flip and rng.random() < 0.5:
@@ -218,7 +224,8 @@ def sample_pair(examples: list[Example], rng: np.random.Generator, cfg: DataConf
 
 def make_batch(examples: list[Example], cfg: DataConfig, scale: int, seed: int, index: int,
                cache: ClipCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch `index`: float32 (B, 3 * stacked_frames, p, p) LR and (B, 3, s*p, s*p) HR in [0, 1]."""
+    """Batch `index`: float32 (B, 3 * stacked_frames, p, p) LR and (B, 3, s*p, s*p) HR in [0, 1] (with
+    `temporal_pairs`: (B, 6, p, p) and (B, 6, s*p, s*p), frames t and t + 1)."""
     rng = np.random.default_rng([seed, index])
     pairs = [sample_pair(examples, rng, cfg, scale, index, cache) for _ in range(cfg.batch_size)]
     lr = np.stack([a for a, _ in pairs])

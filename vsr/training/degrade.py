@@ -160,17 +160,21 @@ class ClipCache:
 
 
 def degraded_pair(images: list[np.ndarray], rng: np.random.Generator, cfg: DegradeConfig, scale: int,
-                  lr_patch: int, index: int, cache: ClipCache | None = None, frames: int = 1
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  lr_patch: int, index: int, cache: ClipCache | None = None, frames: int = 1,
+                  following: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One (lr, hr) pair from a degraded clip: made now, or (with `cache`) from a shared slot.
 
     `frames` > 1 (odd): the LR is that many frames around the centre t stacked on the channel axis, (p, p, 3 *
     frames), the HR still frame t's. Neighbours past the clip's ends repeat its edge frame, as a video's edges are
-    fed at inference, so t is drawn as for one frame and the centre LR and HR are those a single-frame run gets."""
+    fed at inference, so t is drawn as for one frame and the centre LR and HR are those a single-frame run gets.
+    `following`: frames t and t + 1, LR and HR each stacked on the channel axis (for the temporal loss)."""
     if cache is not None:
         clip = cache.clip(images, int(rng.integers(cfg.cache_slots)), index)
     else:
         clip = make_clip(images[int(rng.integers(len(images)))], rng, cfg, scale, lr_patch)
+    if following:
+        t = int(rng.integers(len(clip.lr) - 1))
+        return np.concatenate(clip.lr[t:t + 2], axis=2), np.concatenate(clip.hr[t:t + 2], axis=2)
     t = int(rng.integers(len(clip.lr)))
     if frames == 1:
         return clip.lr[t], clip.hr[t]

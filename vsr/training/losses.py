@@ -18,6 +18,31 @@ def fft_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(torch.stack([pf.real, pf.imag], dim=-1), torch.stack([tf.real, tf.imag], dim=-1))
 
 
+def temporal_l1(pred: torch.Tensor, target: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Flicker: L1 between two following output frames where their ground truths are the same picture.
+
+    `pred`, `target`: (B, 2, C, H, W), frames t and t + 1 of moving clips whose windows moved by a whole number
+    of HR pixels (at most `max_shift` each way; vsr/training/degrade.py). The shift of each pair is found on the
+    targets (the first one under which they agree exactly), so flips and rotations need no bookkeeping; the
+    outputs are compared on that overlap. A model that re-invents detail, or copies codec artifacts that change
+    from frame to frame, pays for it; one whose outputs move with the picture does not.
+    """
+    h, w = target.shape[-2:]
+    losses = []
+    for p, t in zip(pred, target, strict=True):
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                a = (slice(None), slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0)))
+                b = (slice(None), slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0)))
+                if torch.equal(t[0][a], t[1][b]):
+                    losses.append(F.l1_loss(p[0][a].float(), p[1][b].float()))
+                    break
+            else:
+                continue
+            break
+    return torch.stack(losses).mean() if losses else pred.new_zeros(())
+
+
 class L1FFTLoss(torch.nn.Module):
     """l1_weight * L1(pred, target) + fft_weight * fft_l1(pred, target); returns (total, l1, fft)."""
 

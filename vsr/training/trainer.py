@@ -23,7 +23,7 @@ from vsr.training.checkpoint import atomic_save, cpu_state, save_weights
 from vsr.training.config import TrainConfig
 from vsr.training.data import BatchLoader
 from vsr.training.ema import ModelEMA
-from vsr.training.losses import L1FFTLoss
+from vsr.training.losses import L1FFTLoss, temporal_l1
 from vsr.training.schedule import learning_rate
 
 
@@ -93,9 +93,14 @@ class Trainer:
         x = lr_batch.to(self.device, non_blocking=True)
         y = hr_batch.to(self.device, non_blocking=True)
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
+        if self.cfg.data.temporal_pairs:  # (B, 6, h, w): frames t and t + 1 -> (2B, 3, h, w)
+            x, y = x.unflatten(1, (2, 3)).flatten(0, 1), y.unflatten(1, (2, 3)).flatten(0, 1)
         with autocast:
             out = self.model(x)
         loss, l1, fft = self.criterion(out, y)
+        if self.cfg.loss.temporal_weight:
+            flicker = temporal_l1(out.unflatten(0, (-1, 2)), y.unflatten(0, (-1, 2)), self.cfg.data.degrade.motion)
+            loss = loss + self.cfg.loss.temporal_weight * flicker
         if not torch.isfinite(loss):
             raise ConfigError(f"the loss became {loss.item()} at iteration {self.iteration + 1}",
                               hint="lower optim.lr or set optim.grad_clip")
