@@ -9,7 +9,7 @@ read from its first conv). For each LR recipe the LR clip is made once, exactly 
 with `eval --video`'s own scorer (vsr.metrics.video_eval.score_sequence: Y PSNR/SSIM with a `scale` border, tOF),
 so k=1 and k=3 differ in nothing but the model. A stacked model gets frames t-k//2 .. t+k//2 (an edge frame repeats
 where the sequence has no neighbour). Then the model-only frames/s of each at --fps-size on this process's threads,
-fp32 CPU modules (no engine), the median of --fps-runs runs.
+fp32 CPU modules (no engine), the median of --fps-runs runs, the models taking turns.
 """
 
 from __future__ import annotations
@@ -86,19 +86,23 @@ def score_recipe(models: dict[str, StackedSAFMN], gt: Sequence, recipe: str, sca
             for name, m in models.items()]
 
 
-def model_fps(model: StackedSAFMN, size: tuple[int, int], runs: int, frames: int = 3) -> float:
-    """Model-only frames/s on a (1, 3k, h, w) input: the median of `runs` timings of `frames` calls each."""
+def model_fps(models: dict[str, StackedSAFMN], size: tuple[int, int], runs: int, frames: int = 3
+              ) -> dict[str, float]:
+    """Model-only frames/s of each model on a (1, 3k, h, w) input: the median of `runs` timings of `frames` calls.
+    The models take turns within each run, so a busy machine's load falls on all of them alike."""
     w, h = size
-    x = torch.rand(1, 3 * model.frames, h, w)
-    rates = []
+    inputs = {name: torch.rand(1, 3 * m.frames, h, w) for name, m in models.items()}
+    rates: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
-        model(x)  # warm-up: allocations and oneDNN's first-call choices
+        for name, m in models.items():
+            m(inputs[name])  # warm-up: allocations and oneDNN's first-call choices
         for _ in range(runs):
-            t0 = time.perf_counter()
-            for _ in range(frames):
-                model(x)
-            rates.append(frames / (time.perf_counter() - t0))
-    return statistics.median(rates)
+            for name, m in models.items():
+                t0 = time.perf_counter()
+                for _ in range(frames):
+                    m(inputs[name])
+                rates[name].append(frames / (time.perf_counter() - t0))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def _tof(v: float | None) -> str:
@@ -136,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                      "tof": b.bicubic_tof},
                                   "models": {r.model: r.score.as_dict() for r in results}}
     w, h = map(int, args.fps_size.split("x"))
+    out["fps"] = model_fps(models, (w, h), args.fps_runs)
     for name, m in models.items():
-        out["fps"][name] = model_fps(m, (w, h), args.fps_runs)
         print(f"model-only fps at {w}x{h}: {name} (k={m.frames}) {out['fps'][name]:.2f}")
     info = machine_info()
     out["machine"] = {"cpu": info["cpu"], "cores": info["cpu_cores"], "torch_threads": torch.get_num_threads(),
