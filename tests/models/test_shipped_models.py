@@ -13,10 +13,10 @@ from vsr.models import SHIPPED, check_model_name, resolve_model
 from ..conftest import SHARED, run_cli
 
 SET5 = SHARED / "data" / "set5"
-# The gain over MATLAB bicubic each shipped file must keep (Y PSNR, Set5): the issue's targets, and the efficient
-# x4's own figure less 0.03 dB.
+# The gain over MATLAB bicubic each shipped file must keep (Y PSNR, Set5): the issue's targets, the efficient
+# x4's own figure less 0.03 dB, and for the models trained for compressed video their clean figure less a little.
 MIN_GAIN_DB = {"safmn-default-x2": 3.0, "safmn-default-x4": 1.9, "safmnpp-light-default-x2": 1.5,
-               "safmnpp-light-default-x4": 1.0}
+               "safmnpp-light-default-x4": 1.0, "ntire23-safmn-robust-x4": 3.7}
 
 
 def test_every_shipped_model_is_in_the_package_and_loads_by_name():

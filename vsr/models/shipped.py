@@ -1,8 +1,10 @@
 """The models shipped inside the package (trained with this project's `train`; see default/TRAINING.md).
 
-They need no download: `--model NAME` loads them from the package folder, `auto` falls back to the best of them
-for the scale, and live mode measures them among its candidates, best first. "Best" is each file's Set5 PSNR
-(Y, `eval`'s protocol), recorded here and checked against the file by tests/models/test_shipped_models.py.
+They need no download: `--model NAME` loads them from the package folder, `auto` falls back to the best clean one
+for the scale, and live mode measures the clean ones among its candidates, best first. "Best" is each file's Set5
+PSNR (Y, `eval`'s protocol), recorded here and checked against the file by tests/models/test_shipped_models.py.
+The robust ones (`clean` set) were trained on codec-degraded clips: `auto` runs them on lossy video, and
+`--strength` blends one with its clean twin.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
                  "real-time default: light SAFMN++ x2, trained by `train` on T91 + BSD200", 37.25),
     ShippedModel("safmnpp-light-default-x4", "safmnpp-light", 4, "safmnpp_light_default_x4.pth",
                  "real-time default: light SAFMN++ x4, trained by `train` on T91 + BSD200", 31.08),
+    ShippedModel("ntire23-safmn-robust-x4", "ntire23-safmn", 4, "ntire23_safmn_robust_x4.pth",
+                 "for compressed video: NTIRE23 SAFMN x4 fine-tuned on x264/x265 clips, 0.15 of the way from "
+                 "the official weights", 32.19, clean="ntire23-safmn-x4"),
 )}
 
 

@@ -31,8 +31,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
-def cpu_state(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone() for k, v in sd.items()}
+def cpu_state(sd: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).clone() for k, v in sd.items()}
 
 
 def save_weights(path: str | Path, params: dict[str, torch.Tensor], params_ema: dict[str, torch.Tensor] | None
@@ -43,9 +43,11 @@ def save_weights(path: str | Path, params: dict[str, torch.Tensor], params_ema: 
     atomic_save({"params": p, "params_ema": e}, path)
 
 
-def save_ema_only(path: str | Path, params_ema: dict[str, torch.Tensor]) -> None:
-    """The compact file shipped in the package: the EMA weights under both keys, stored once (half the size)."""
-    e = cpu_state(params_ema)
+def save_ema_only(path: str | Path, params_ema: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32
+                  ) -> None:
+    """The compact file shipped in the package: the EMA weights under both keys, stored once (half the size);
+    fp16 halves it again (a model loads them into its fp32 parameters)."""
+    e = cpu_state(params_ema, dtype)
     atomic_save({"params": e, "params_ema": e}, path)
 
 
@@ -108,6 +110,6 @@ def init_from(model: nn.Module, source: str) -> InitReport:
     return report
 
 
-def export_ema(src: str | Path, dst: str | Path) -> None:
-    """Write the compact, shippable copy of a checkpoint: its EMA weights (else its params), fp32, under both keys."""
-    save_ema_only(dst, read_checkpoint(src))
+def export_ema(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float32) -> None:
+    """Write the compact, shippable copy of a checkpoint: its EMA weights (else its params), under both keys."""
+    save_ema_only(dst, read_checkpoint(src), dtype)
