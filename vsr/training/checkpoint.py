@@ -18,6 +18,7 @@ from vsr.fs import atomic_path
 from vsr.models.checkpoint import load_file, read_checkpoint
 from vsr.models.registry import get_entry
 from vsr.models.shipped import SHIPPED
+from vsr.models.stacked import StackedSAFMN
 from vsr.models.weights import fetch_weights
 
 STATE_KEYS = ("iteration", "optimizer", "torch_rng")
@@ -89,9 +90,8 @@ def init_from(model: nn.Module, source: str) -> InitReport:
         if entry.arch is None:
             raise ModelError("has no weights to start from", setting="init", value=source)
         sd = read_checkpoint(fetch_weights(entry))
-    adapt = getattr(model, "adapt_checkpoint", None)
-    if adapt is not None:  # a model whose layers differ in shape but not in meaning (vsr/models/stacked.py)
-        sd = adapt(sd)
+    if isinstance(model, StackedSAFMN):  # its input conv is wider than the single-frame checkpoint's, not different
+        sd = model.adapt_checkpoint(sd)
     own = model.state_dict()
     report = InitReport(source)
     take = {}
