@@ -79,13 +79,14 @@ def test_presets_ship_inside_the_package_and_are_found_by_name_or_old_path(tmp_p
 
 def test_train_presets_load_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.train import load_config as load_train_config
-    from vsr.models.shipped import SHIPPED
+    from vsr.models import REGISTRY, SHIPPED
 
     monkeypatch.chdir(tmp_path)
     for name in shipped_presets():
         if name.startswith("train/"):
             cfg = load_train_config(name)
-            assert cfg.iters > 0 and cfg.model.init in (None, *SHIPPED), name  # a shipped model, not a checkout path
+            # a shipped or registry model, not a path into a checkout
+            assert cfg.iters > 0 and cfg.model.init in (None, *SHIPPED, *REGISTRY), name
 
 
 def test_flags_override_the_preset_only_when_given() -> None:
