@@ -68,7 +68,7 @@ def _yuv_formats(info, w: int, h: int, scale: int):
     for deep inputs, as the sink picks); without a clip, what the generated ones are (yuv420p, BT.709, limited
     range). None where the pipeline would convert on the host (a pix_fmt without a plane layout)."""
     from vsr.io.colour import ColourDescription
-    from vsr.io.planes import layout_of, yuv_format
+    from vsr.io.planes import layout_of, output_pix_fmt, yuv_format
 
     if info is None:
         pix_fmt, colour, loc = "yuv420p", ColourDescription(matrix=1, primaries=1, trc=1, range=1), 0
@@ -77,9 +77,7 @@ def _yuv_formats(info, w: int, h: int, scale: int):
     source = yuv_format(pix_fmt, w, h, colour, loc)
     if source is None:
         return None
-    layout = layout_of(pix_fmt)
-    sub = {(1, 1): "420", (1, 0): "422", (0, 0): "444"}[layout.chroma_shift]
-    out_fmt = f"yuv{sub}p10le" if layout.bits > 8 else f"yuv{sub}p"
+    out_fmt = output_pix_fmt(pix_fmt, deep=layout_of(pix_fmt).bits > 8)  # as the sink picks it
     return source, yuv_format(out_fmt, w * scale, h * scale, colour, loc)
 
 

@@ -106,33 +106,53 @@ def rehearse(engine: FrameEngine, x: np.ndarray, rate: float, seconds: float, ou
     Ends early once fewer than `give_up_below` of the frames so far were processed after the first half second:
     a model far too slow need not be watched for long."""
     start = time.monotonic()
-    arrived, waiting, dropped = 0, None, 0  # waiting: the arrival time of the newest frame not yet taken
+    slot = _NewestFrameSlot(start, rate)
     in_flight: deque[float] = deque()
     latencies: list[float] = []
     while (now := time.monotonic()) - start < seconds:
-        while start + arrived / rate <= now:  # the source's frames up to now; the slot keeps the newest
-            dropped += waiting is not None
-            waiting, arrived = start + arrived / rate, arrived + 1
+        slot.arrive_until(now)
         while engine.oldest_ready or (in_flight and not engine.can_submit):
             out = engine.collect()
             if outputs is not None:
                 outputs.write(out)
             latencies.append(time.monotonic() - in_flight.popleft())
-        if now - start > 0.5 and len(latencies) < give_up_below * arrived:
+        if now - start > 0.5 and len(latencies) < give_up_below * slot.arrived:
             break
-        if waiting is not None and engine.can_submit:
+        if slot.waiting is not None and engine.can_submit:
             engine.submit(x)
-            in_flight.append(waiting)
-            waiting = None
+            in_flight.append(slot.take())
         else:
-            time.sleep(max(0.0, min(0.01 if in_flight else 0.1, start + arrived / rate - time.monotonic())))
+            time.sleep(max(0.0, min(0.01 if in_flight else 0.1, slot.next_arrival() - time.monotonic())))
     end = time.monotonic()
-    while start + arrived / rate <= end:  # the arrivals during the last wait count too
-        dropped += waiting is not None
-        waiting, arrived = start + arrived / rate, arrived + 1
+    slot.arrive_until(end)  # the arrivals during the last wait count too
     while in_flight:  # finished, not counted: the run would have shown them late
         engine.collect()
         in_flight.popleft()
     elapsed = end - start
     p95 = float(np.percentile(latencies, 95)) * 1000 if latencies else float("inf")
-    return Rehearsal(arrived, len(latencies), dropped, len(latencies) / elapsed, p95)
+    return Rehearsal(slot.arrived, len(latencies), slot.dropped, len(latencies) / elapsed, p95)
+
+
+@dataclass
+class _NewestFrameSlot:
+    """The source's frames arriving at `rate` from `start` into a one-frame slot, as the live loop's capture
+    keeps only the newest: an arrival that finds the last frame not yet taken drops it."""
+
+    start: float
+    rate: float
+    arrived: int = 0
+    dropped: int = 0
+    waiting: float | None = None  # the arrival time of the frame in the slot, None when it is empty
+
+    def next_arrival(self) -> float:
+        return self.start + self.arrived / self.rate
+
+    def arrive_until(self, now: float) -> None:
+        while (t := self.next_arrival()) <= now:
+            self.dropped += self.waiting is not None
+            self.waiting, self.arrived = t, self.arrived + 1
+
+    def take(self) -> float:
+        t, self.waiting = self.waiting, None
+        assert t is not None
+        return t

@@ -54,7 +54,8 @@ def math_flags(exact: bool, benchmark: bool) -> Iterator[None]:
     fp32 convolutions by default, ~1e-3 relative error), cudnn.benchmark for the fixed shapes of a video. Set and
     restored through the same API `read_math_flags` reads."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    if _new_tf32_api():
+    new_api = _new_tf32_api()
+    if new_api:
         saved = (cudnn.conv.fp32_precision, matmul.fp32_precision, cudnn.benchmark)
         cudnn.conv.fp32_precision = matmul.fp32_precision = "ieee" if exact else "tf32"
     else:  # torch < 2.9
@@ -64,7 +65,7 @@ def math_flags(exact: bool, benchmark: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        if _new_tf32_api():
+        if new_api:
             cudnn.conv.fp32_precision, matmul.fp32_precision, cudnn.benchmark = saved
         else:
             cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = saved

@@ -72,6 +72,12 @@ def same_layout(a: str, b: str) -> bool:
     return la is not None and lb is not None and (la.shift_w, la.shift_h, la.bits) == (lb.shift_w, lb.shift_h, lb.bits)
 
 
+def output_pix_fmt(source_pix_fmt: str, deep: bool) -> str:
+    """The pix_fmt the file sink encodes by default: the source's chroma subsampling, 10-bit for a deep source."""
+    sub = "444" if "444" in source_pix_fmt else "422" if "422" in source_pix_fmt else "420"
+    return f"yuv{sub}p10le" if deep else f"yuv{sub}p"
+
+
 def yuv_format(pix_fmt: str, width: int, height: int, colour: ColourDescription,
                chroma_loc: int) -> YuvFormat | None:
     """The format of `pix_fmt` planes of a `width` x `height` picture in `colour`: the one place a YUV picture's

@@ -29,7 +29,7 @@ from vsr.io.file.streams import StreamPlan, audio_codec_for, clean_metadata, cop
 from vsr.io.formats import FORMATS
 from vsr.io.hdr import hdr_plan, merge_options
 from vsr.io.picture import Picture, RgbPicture, YuvFormat
-from vsr.io.planes import frame_from_planes, yuv_format
+from vsr.io.planes import frame_from_planes, output_pix_fmt, yuv_format
 from vsr.io.subtitles import TARGET_BY_FORMAT, cue_payload, cue_text
 
 Notify = Callable[[str], None]
@@ -100,9 +100,7 @@ class VideoSink:
     # ---- setup -------------------------------------------------------------------------------------------
     def _pick_pix_fmt(self, codec: av.Codec) -> str:
         supported = [f.name for f in (codec.video_formats or [])]
-        src = self.info.pix_fmt
-        sub = "444" if "444" in src else "422" if "422" in src else "420"
-        wanted = self.settings.pix_fmt or (f"yuv{sub}p10le" if self.info.deep else f"yuv{sub}p")
+        wanted = self.settings.pix_fmt or output_pix_fmt(self.info.pix_fmt, self.info.deep)
         if supported and wanted not in supported:
             order = ("yuv420p10le", "p010le", "yuv420p", "nv12") if self.info.deep else ("yuv420p", "nv12")
             fallback = next((f for f in order
