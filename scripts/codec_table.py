@@ -43,10 +43,9 @@ def eval_cell(video: str, spec: str, lr: str, scale: int, out: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{spec} on {lr}: {done.stderr.strip()}")
     report = json.loads(out.read_text())
-    seqs = report["sequences"].values()
-    mean = lambda key: sum(s[key] for s in seqs) / len(seqs)  # noqa: E731
-    return {"model": report["model"], "psnr": mean("psnr"), "tof": mean("tof"),
-            "bicubic_psnr": mean("bicubic_psnr"), "bicubic_tof": mean("bicubic_tof")}
+    seqs = list(report["sequences"].values())
+    keys = ("psnr", "tof", "bicubic_psnr", "bicubic_tof")
+    return {"model": report["model"], **{k: sum(s[k] for s in seqs) / len(seqs) for k in keys}}
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,15 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"../shared not found beside the project (looked in {SHARED})")
     return SHARED
+
+
+def load_script(path: Path):
+    """A script of scripts/ imported as a module (its name: the file's stem), to call its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600):

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import ROOT
+from ..conftest import ROOT, load_script
 
 SCRIPT = ROOT / "scripts" / "soak.py"
-
-
-def _soak():
-    spec = importlib.util.spec_from_file_location("soak", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_soak_runs_the_cli_and_writes_samples_and_a_summary(tmp_path: Path) -> None:
@@ -40,7 +31,7 @@ def test_soak_runs_the_cli_and_writes_samples_and_a_summary(tmp_path: Path) -> N
 
 
 def test_the_verdict_reads_the_second_half() -> None:
-    soak = _soak()
+    soak = load_script(SCRIPT)
     start = [soak.Sample(t, 50.0 + t, 5, 3) for t in range(0, 30, 2)]  # start-up growth: first half, ignored
     flat = start + [soak.Sample(t, 100.0 + (t % 4) * 0.1, 9, 20) for t in range(30, 600, 2)]
     summary = soak.summarise(flat, 0, 600.0, {"frames": 18000, "fps": 40.0})

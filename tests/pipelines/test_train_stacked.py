@@ -3,7 +3,6 @@ frame is the single-frame batch, a short real run, and scripts/stacked_frames.py
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from vsr.models import load_model
 from vsr.training.data import DataConfig, load_training_set, make_batch
 from vsr.training.degrade import ClipCache, DegradeConfig
 
-from ..conftest import ROOT, SHARED, run_cli
+from ..conftest import ROOT, SHARED, load_script, run_cli
 from .test_train import small_images, tiny_config, write_yaml
 
 SCRIPT = ROOT / "scripts" / "stacked_frames.py"
@@ -51,14 +50,6 @@ def test_a_stacked_batch_is_the_single_frame_batch_plus_neighbours(tmp_path: Pat
         DataConfig(stacked_frames=3, h264_prob=0.5)
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("stacked_frames", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stacked_frames"] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
 def _tiny_city(folder: Path, size: int) -> Path:
     folder.mkdir()
     for i, frame in enumerate(sorted((SHARED / "data" / "vid4" / "city").glob("*.png"))[:3]):
@@ -68,7 +59,7 @@ def _tiny_city(folder: Path, size: int) -> Path:
 
 def test_the_script_scores_a_single_frame_model_as_eval_video_does(tmp_path: Path) -> None:
     seq = open_sequence(_tiny_city(tmp_path / "city", 128))
-    script = _load_script()
+    script = load_script(SCRIPT)
     [got] = script.score_recipe({"official": script.load_stacked(OFFICIAL)}, seq, "clean", 4)
     single, _ = load_model(OFFICIAL)
     want = score_sequence(single.eval(), seq, 4)  # eval --video's scorer, MATLAB bicubic LR

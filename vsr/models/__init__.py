@@ -23,9 +23,8 @@ from vsr.models.shipped import SHIPPED, ShippedModel, shipped_for
 from vsr.models.weights import cached_path, fetch_weights, is_cached
 
 __all__ = [
-    "ArchSpec", "LoadedModel", "blend_weights", "ModelEntry", "REGISTRY", "SHIPPED", "check_model_name", "get_entry",
-    "infer_arch",
-    "load_model", "read_checkpoint", "resolve_model",
+    "ArchSpec", "LoadedModel", "ModelEntry", "REGISTRY", "SHIPPED", "blend_weights", "check_model_name", "get_entry",
+    "infer_arch", "load_model", "read_checkpoint", "resolve_model",
 ]
 
 # Official checkpoints that the `auto` model may pick when already cached, best first, by scale.

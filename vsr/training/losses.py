@@ -28,19 +28,23 @@ def temporal_l1(pred: torch.Tensor, target: torch.Tensor, max_shift: int) -> tor
     from frame to frame, pays for it; one whose outputs move with the picture does not.
     """
     h, w = target.shape[-2:]
+    overlaps = [_overlap(dy, dx, h, w) for dy in range(-max_shift, max_shift + 1)
+                for dx in range(-max_shift, max_shift + 1)]
     losses = []
     for p, t in zip(pred, target, strict=True):
-        for dy in range(-max_shift, max_shift + 1):
-            for dx in range(-max_shift, max_shift + 1):
-                a = (slice(None), slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0)))
-                b = (slice(None), slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0)))
-                if torch.equal(t[0][a], t[1][b]):
-                    losses.append(F.l1_loss(p[0][a].float(), p[1][b].float()))
-                    break
-            else:
-                continue
-            break
+        found = next(((a, b) for a, b in overlaps if torch.equal(t[0][a], t[1][b])), None)
+        if found is not None:
+            a, b = found
+            losses.append(F.l1_loss(p[0][a].float(), p[1][b].float()))
     return torch.stack(losses).mean() if losses else pred.new_zeros(())
+
+
+def _overlap(dy: int, dx: int, h: int, w: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Where frame t (first) and frame t + 1 (second) show the same pixels when t + 1's window moved by (dy, dx):
+    t + 1 at (y, x) is t at (y + dy, x + dx)."""
+    first = (slice(None), slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0)))
+    second = (slice(None), slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0)))
+    return first, second
 
 
 class L1FFTLoss(torch.nn.Module):
